@@ -1,0 +1,13 @@
+//! lanyard-core: the domain and protocol of the Lanyard OpenID Provider. No HTTP, no SQL, no
+//! templates: those live in lanyard-web and lanyard-store and talk to this crate through the
+//! `Provider` and the storage ports in `store`.
+pub mod authn;
+pub mod clock;
+pub mod crypto;
+pub mod model;
+pub mod oidc;
+pub mod provider;
+pub mod secret;
+pub mod store;
+
+pub use provider::{Provider, ProviderConfig};

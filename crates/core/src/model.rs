@@ -1,0 +1,289 @@
+//! Domain records. These are what the store traits take and return; each backend maps them onto
+//! its own column types (UUID/TIMESTAMPTZ/BOOLEAN on PostgreSQL, BLOB/TEXT/INTEGER on SQLite).
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable opaque identifier; the `sub` claim is its hyphenated form.
+    pub id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: bool,
+    /// Postal address, formatted (OIDC Core 5.1.1 `formatted`).
+    pub address: Option<String>,
+    /// PHC argon2id string, or a bcrypt hash awaiting upgrade. `None`: no local password.
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    pub fn new(username: &str, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            username: username.to_string(),
+            email: None,
+            email_verified: false,
+            name: None,
+            given_name: None,
+            family_name: None,
+            phone_number: None,
+            phone_number_verified: false,
+            address: None,
+            password_hash: None,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Profile fields a user may edit on the account page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+    pub address: Option<String>,
+}
+
+/// RFC 7591 2 `token_endpoint_auth_method` values Lanyard supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// Public client; PKCE is mandatory.
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// JWS algorithms Lanyard signs with (RFC 7518 3.1, RFC 8037).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord, Default)]
+pub enum SigningAlg {
+    #[default]
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 of the client secret; `None` for public clients.
+    #[serde(skip)]
+    pub secret_hash: Option<Vec<u8>>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub auth_method: AuthMethod,
+    /// Scopes this client may request; `openid` is always allowed.
+    pub scopes: Vec<String>,
+    /// First-party client: consent is not asked.
+    pub trusted: bool,
+    pub id_token_alg: SigningAlg,
+    /// PKCE required even though the client is confidential.
+    pub require_pkce: bool,
+    /// Who owns the row: "config" rows are reconciled from the config file.
+    pub managed_by: String,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+
+    pub fn allows_scope(&self, scope: &str) -> bool {
+        scope == "openid" || self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// An authorization grant: what one user allowed one client, and the authentication behind it.
+/// Every access and refresh token belongs to one grant; revoking it revokes them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: Uuid,
+    pub client_id: String,
+    /// `None` for client_credentials grants.
+    pub user_id: Option<Uuid>,
+    pub scopes: Vec<String>,
+    /// Public session id (the `sid` claim), for browser grants.
+    pub sid: Option<String>,
+    pub auth_time: Option<DateTime<Utc>>,
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub nonce: Option<String>,
+    /// JSON of the OIDC `claims` request parameter's `userinfo` member, if any.
+    pub claims: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Hard end of the grant (the refresh token's absolute lifetime).
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Grant {
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// An authorization code, stored under its SHA-256. RFC 6749 4.1.2: short-lived, single use,
+/// bound to the client and redirect URI; plus the PKCE challenge (RFC 7636) and OIDC context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub code_hash: Vec<u8>,
+    /// The grant this code will create when redeemed (known up front so reuse can revoke it).
+    pub grant_id: Uuid,
+    pub client_id: String,
+    pub user_id: Uuid,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub scopes: Vec<String>,
+    pub claims: Option<String>,
+    pub sid: String,
+    pub auth_time: DateTime<Utc>,
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub token_hash: Vec<u8>,
+    pub grant_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Set when the token was rotated out; presenting it again is reuse.
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// Result of redeeming a single-use value (code or refresh token) atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed<T> {
+    /// First use: here is what it carried.
+    Fresh(T),
+    /// It existed but was already used; this is the grant it belonged to.
+    AlreadyUsed(Uuid),
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub user_id: Uuid,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// A signing key as stored: public JWK in clear, private key PKCS#8 DER encrypted at rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub public_jwk: String,
+    pub private_enc: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    /// Published from `created_at`, used for signing from `activates_at` (publish before use).
+    pub activates_at: DateTime<Utc>,
+    /// No longer signs from here; still published until every token it signed has expired.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// A browser session row. The id is stored only as its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: Vec<u8>,
+    /// The logged-in user, mirrored out of `data` so a user's sessions can be listed and ended.
+    pub user_id: Option<Uuid>,
+    pub data: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub user_id: Option<Uuid>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    /// Free-form JSON; never a secret, code or token.
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<Uuid>,
+    pub kind: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub codes: u64,
+    pub refresh_tokens: u64,
+    pub grants: u64,
+    pub sessions: u64,
+}

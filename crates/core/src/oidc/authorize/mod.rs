@@ -1,0 +1,7 @@
+//! The authorization endpoint (RFC 6749 4.1.1, OIDC Core 3.1.2): request validation, the
+//! interactive decision (log in? ask consent?) and code issuance.
+pub mod decide;
+pub mod request;
+
+pub use decide::{Decision, decide};
+pub use request::{AuthorizeError, AuthorizeRequest, Prompt, RedirectTarget, ResponseMode};

@@ -1,0 +1,323 @@
+//! Parsing and validating an authorization request, in the order the specs require: first what
+//! makes a redirect safe (client, redirect URI — OIDC Core 3.1.2.1, RFC 6749 4.1.2.1: errors
+//! about them are shown to the user, never redirected), then everything else, reported to the
+//! validated redirect URI.
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::{Client, GrantType};
+use crate::oidc::error::{ErrorKind, OAuthError};
+use crate::oidc::params::Params;
+use crate::oidc::scopes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseMode {
+    Query,
+    /// OAuth 2.0 Form Post Response Mode.
+    FormPost,
+}
+
+/// Where and how to send the authorization response. Only ever built from a validated request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectTarget {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+    pub select_account: bool,
+}
+
+/// A validated authorization request; kept server-side in the session while the user logs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeRequest {
+    pub client_id: String,
+    pub target: RedirectTarget,
+    pub scopes: Vec<String>,
+    pub nonce: Option<String>,
+    /// RFC 7636 S256 challenge.
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// `sub` of a valid `id_token_hint`.
+    pub hint_sub: Option<String>,
+    pub acr_values: Vec<String>,
+    /// OIDC Core 5.5 `claims` parameter, as JSON.
+    pub claims: Option<String>,
+}
+
+impl AuthorizeRequest {
+    pub fn claims_member(&self, member: &str) -> Option<Value> {
+        let v: Value = serde_json::from_str(self.claims.as_deref()?).ok()?;
+        v.get(member).cloned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The request cannot be trusted to redirect: show this message on an error page.
+    Page(String),
+    /// Send this error to the client's validated redirect URI.
+    Redirect(RedirectTarget, OAuthError),
+}
+
+/// Step 1: the client and redirect URI. Anything wrong here is a page, never a redirect.
+pub fn redirect_target(params: &Params, client: Option<&Client>) -> Result<RedirectTarget, AuthorizeError> {
+    for key in ["client_id", "redirect_uri", "response_mode", "state"] {
+        if params.is_duplicated(key) {
+            return Err(AuthorizeError::Page(format!("The request includes {key} more than once.")));
+        }
+    }
+    let Some(client_id) = params.get("client_id") else {
+        return Err(AuthorizeError::Page("The request does not say which application is asking (client_id is missing).".into()));
+    };
+    let Some(client) = client.filter(|c| c.client_id == client_id) else {
+        return Err(AuthorizeError::Page("The application that sent you here is not registered with this provider.".into()));
+    };
+    // OIDC Core 3.1.2.1: redirect_uri is REQUIRED and must exactly match a registered value
+    // (simple string comparison, OIDC Core 3.1.2.1 / RFC 6749 3.1.2.3).
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return Err(AuthorizeError::Page("The request does not include a redirect_uri.".into()));
+    };
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(AuthorizeError::Page(
+            "The redirect URI in the request is not registered for this application, so you were not sent back to it.".into(),
+        ));
+    }
+    let response_mode = match params.get("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err(()),
+    };
+    let target = RedirectTarget {
+        redirect_uri: redirect_uri.to_string(),
+        response_mode: response_mode.unwrap_or(ResponseMode::Query),
+        state: params.get("state").map(str::to_string),
+    };
+    if response_mode.is_err() {
+        return Err(AuthorizeError::Redirect(target, OAuthError::invalid_request("unsupported response_mode")));
+    }
+    Ok(target)
+}
+
+/// RFC 7636 4.1: 43-128 characters of [A-Z a-z 0-9 - . _ ~].
+pub fn valid_pkce_value(v: &str) -> bool {
+    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+pub struct Checks {
+    pub require_pkce_for_all: bool,
+}
+
+/// Step 2: everything else, with errors redirected to `target`.
+pub fn parse(params: &Params, client: &Client, target: RedirectTarget, checks: &Checks) -> Result<AuthorizeRequest, AuthorizeError> {
+    let fail = |kind: ErrorKind, msg: &'static str| Err(AuthorizeError::Redirect(target.clone(), OAuthError::new(kind, msg)));
+    if let Some(msg) = params.first_malformed() {
+        return Err(AuthorizeError::Redirect(target.clone(), OAuthError::invalid_request(msg)));
+    }
+    // OIDC Core 6: request objects are not supported (discovery says so).
+    if params.get("request").is_some() {
+        return fail(ErrorKind::RequestNotSupported, "request objects are not supported");
+    }
+    if params.get("request_uri").is_some() {
+        return fail(ErrorKind::RequestUriNotSupported, "request_uri is not supported");
+    }
+    match params.get("response_type") {
+        None => return fail(ErrorKind::InvalidRequest, "response_type is required"),
+        Some("code") => {}
+        Some(_) => return fail(ErrorKind::UnsupportedResponseType, "only response_type=code is supported"),
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return fail(ErrorKind::UnauthorizedClient, "this client may not use the authorization code grant");
+    }
+    let scopes = scopes::parse(params.get("scope").unwrap_or(""));
+    if !scopes::has(&scopes, "openid") {
+        return fail(ErrorKind::InvalidScope, "the openid scope is required");
+    }
+    if scopes.iter().any(|s| !scopes::SUPPORTED.contains(&s.as_str())) {
+        return fail(ErrorKind::InvalidScope, "the request includes an unknown scope");
+    }
+    if scopes.iter().any(|s| !client.allows_scope(s)) {
+        return fail(ErrorKind::InvalidScope, "the request includes a scope this client may not use");
+    }
+    // RFC 7636 4.3 / 4.4.1: only S256; `plain` (the default method) is refused.
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (None, None) => None,
+        (None, Some(_)) => return fail(ErrorKind::InvalidRequest, "code_challenge_method without code_challenge"),
+        (Some(_), None | Some("plain")) => return fail(ErrorKind::InvalidRequest, "code_challenge_method must be S256"),
+        (Some(c), Some("S256")) if valid_pkce_value(c) => Some(c.to_string()),
+        (Some(_), Some("S256")) => return fail(ErrorKind::InvalidRequest, "code_challenge is malformed"),
+        (Some(_), Some(_)) => return fail(ErrorKind::InvalidRequest, "code_challenge_method must be S256"),
+    };
+    if code_challenge.is_none() && (client.is_public() || client.require_pkce || checks.require_pkce_for_all) {
+        return fail(ErrorKind::InvalidRequest, "PKCE (code_challenge with S256) is required for this client");
+    }
+    let prompt = match parse_prompt(params.get("prompt")) {
+        Some(p) => p,
+        None => return fail(ErrorKind::InvalidRequest, "prompt has an unknown value, or combines none with another value"),
+    };
+    let max_age = match params.get("max_age").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(n)) if n >= 0 => Some(n),
+        Some(_) => return fail(ErrorKind::InvalidRequest, "max_age must be a non-negative integer"),
+    };
+    let claims = match params.get("claims") {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Value>(raw) {
+            Ok(v @ Value::Object(_)) => Some(v.to_string()),
+            _ => return fail(ErrorKind::InvalidRequest, "claims must be a JSON object"),
+        },
+    };
+    Ok(AuthorizeRequest {
+        client_id: client.client_id.clone(),
+        target,
+        scopes,
+        nonce: params.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_string),
+        hint_sub: None,
+        acr_values: params.get("acr_values").map(|a| scopes::parse(a)).unwrap_or_default(),
+        claims,
+    })
+}
+
+/// OIDC Core 3.1.2.1: space-delimited; `none` must not be combined with another value.
+fn parse_prompt(raw: Option<&str>) -> Option<Prompt> {
+    let mut p = Prompt::default();
+    let values = scopes::parse(raw.unwrap_or(""));
+    for v in &values {
+        match v.as_str() {
+            "none" => p.none = true,
+            "login" => p.login = true,
+            "consent" => p.consent = true,
+            "select_account" => p.select_account = true,
+            _ => return None,
+        }
+    }
+    if p.none && values.len() > 1 {
+        return None;
+    }
+    Some(p)
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+    use crate::model::{AuthMethod, SigningAlg};
+
+    pub(crate) fn client() -> Client {
+        Client {
+            client_id: "app".into(),
+            name: "App".into(),
+            secret_hash: None,
+            redirect_uris: vec!["https://app.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            auth_method: AuthMethod::None,
+            scopes: vec!["openid".into(), "email".into()],
+            trusted: false,
+            id_token_alg: SigningAlg::RS256,
+            require_pkce: false,
+            managed_by: "config".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::client;
+    use super::*;
+
+    fn params(extra: &[(&str, &str)]) -> Params {
+        let mut v: Vec<(String, String)> = vec![
+            ("client_id".into(), "app".into()),
+            ("redirect_uri".into(), "https://app.example/cb".into()),
+            ("response_type".into(), "code".into()),
+            ("scope".into(), "openid email".into()),
+            ("state".into(), "s1".into()),
+            ("code_challenge".into(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            ("code_challenge_method".into(), "S256".into()),
+        ];
+        for (k, val) in extra {
+            v.retain(|(kk, _)| kk != k);
+            if !val.is_empty() {
+                v.push((k.to_string(), val.to_string()));
+            }
+        }
+        Params::from_pairs(v)
+    }
+
+    fn run(p: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
+        let c = client();
+        let t = redirect_target(p, Some(&c))?;
+        parse(p, &c, t, &Checks { require_pkce_for_all: false })
+    }
+
+    fn redirect_error(p: &Params) -> ErrorKind {
+        match run(p) {
+            Err(AuthorizeError::Redirect(t, e)) => {
+                assert_eq!(t.state.as_deref(), Some("s1"));
+                e.kind
+            }
+            other => panic!("expected redirect error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_request_parses() {
+        let r = run(&params(&[("nonce", "n"), ("max_age", "30"), ("prompt", "login consent")])).unwrap();
+        assert_eq!(r.scopes, vec!["openid", "email"]);
+        assert_eq!(r.max_age, Some(30));
+        assert!(r.prompt.login && r.prompt.consent && !r.prompt.none);
+    }
+
+    #[test]
+    fn bad_client_or_redirect_uri_never_redirects() {
+        assert!(matches!(run(&params(&[("redirect_uri", "https://evil.example/cb")])), Err(AuthorizeError::Page(_))));
+        assert!(matches!(run(&params(&[("redirect_uri", "https://app.example/cb/")])), Err(AuthorizeError::Page(_))));
+        assert!(matches!(run(&params(&[("redirect_uri", "")])), Err(AuthorizeError::Page(_))));
+        assert!(matches!(run(&params(&[("client_id", "other")])), Err(AuthorizeError::Page(_))));
+        let dup = Params::from_pairs(vec![
+            ("client_id".into(), "app".into()),
+            ("redirect_uri".into(), "https://app.example/cb".into()),
+            ("redirect_uri".into(), "https://evil.example/cb".into()),
+        ]);
+        assert!(matches!(run(&dup), Err(AuthorizeError::Page(_))));
+    }
+
+    #[test]
+    fn protocol_errors_redirect_with_state() {
+        assert_eq!(redirect_error(&params(&[("response_type", "token")])), ErrorKind::UnsupportedResponseType);
+        assert_eq!(redirect_error(&params(&[("response_type", "")])), ErrorKind::InvalidRequest);
+        assert_eq!(redirect_error(&params(&[("scope", "email")])), ErrorKind::InvalidScope);
+        assert_eq!(redirect_error(&params(&[("scope", "openid admin")])), ErrorKind::InvalidScope);
+        assert_eq!(redirect_error(&params(&[("scope", "openid phone")])), ErrorKind::InvalidScope);
+        assert_eq!(redirect_error(&params(&[("prompt", "none login")])), ErrorKind::InvalidRequest);
+        assert_eq!(redirect_error(&params(&[("max_age", "-1")])), ErrorKind::InvalidRequest);
+        assert_eq!(redirect_error(&params(&[("claims", "[1]")])), ErrorKind::InvalidRequest);
+        assert_eq!(redirect_error(&params(&[("request", "x.y.z")])), ErrorKind::RequestNotSupported);
+        assert_eq!(redirect_error(&params(&[("response_mode", "fragment")])), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn pkce_is_s256_only_and_required_for_public_clients() {
+        assert_eq!(redirect_error(&params(&[("code_challenge", ""), ("code_challenge_method", "")])), ErrorKind::InvalidRequest);
+        assert_eq!(redirect_error(&params(&[("code_challenge_method", "plain")])), ErrorKind::InvalidRequest);
+        assert_eq!(redirect_error(&params(&[("code_challenge_method", "")])), ErrorKind::InvalidRequest);
+        assert_eq!(redirect_error(&params(&[("code_challenge", "short")])), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn form_post_mode_is_kept() {
+        let r = run(&params(&[("response_mode", "form_post")])).unwrap();
+        assert_eq!(r.target.response_mode, ResponseMode::FormPost);
+    }
+}

@@ -1,0 +1,56 @@
+//! OpenID Connect Discovery 1.0 §3 metadata, built once at start: it advertises exactly what is
+//! implemented and nothing more.
+use serde_json::{Value, json};
+
+use crate::authn::ACR_PWD;
+use crate::model::SigningAlg;
+use crate::oidc::scopes;
+
+pub fn document(issuer: &str, algs: &[SigningAlg]) -> Value {
+    let algs: Vec<&str> = algs.iter().map(|a| a.as_str()).collect();
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "end_session_endpoint": format!("{issuer}/logout"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "scopes_supported": scopes::SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": scopes::CLAIMS_SUPPORTED,
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "acr_values_supported": [ACR_PWD],
+        // RFC 9207: `iss` is returned in every authorization response.
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_hang_off_the_issuer() {
+        let d = document("https://id.example.com", &[SigningAlg::RS256, SigningAlg::EdDSA]);
+        assert_eq!(d["issuer"], "https://id.example.com");
+        assert_eq!(d["token_endpoint"], "https://id.example.com/token");
+        assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256", "EdDSA"]));
+        assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(d["response_types_supported"], json!(["code"]));
+    }
+}

@@ -1,0 +1,8 @@
+//! The OpenID Provider protocol: OIDC Core 1.0, Discovery 1.0, RFC 6749/7636/7009/7662/9068/9207.
+pub mod authorize;
+pub mod discovery;
+pub mod error;
+pub mod keys;
+pub mod params;
+pub mod scopes;
+pub mod token;

@@ -1,0 +1,166 @@
+//! Scopes and the claims they release (OIDC Core 5.4), plus the plain-words descriptions shown on
+//! the consent page.
+use serde_json::{Map, Value, json};
+
+use crate::model::User;
+
+/// Scopes Lanyard understands. Others are rejected with `invalid_scope`.
+pub const SUPPORTED: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
+
+/// Claims Lanyard can release (discovery `claims_supported`).
+pub const CLAIMS_SUPPORTED: [&str; 21] = [
+    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
+    "name", "given_name", "family_name", "preferred_username", "updated_at",
+    "email", "email_verified", "address", "phone_number", "phone_number_verified",
+];
+
+/// Parse a space-delimited scope string (RFC 6749 3.3). Order is kept, duplicates dropped.
+pub fn parse(raw: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in raw.split(' ').filter(|s| !s.is_empty()) {
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_string());
+        }
+    }
+    out
+}
+
+pub fn join(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+pub fn has(scopes: &[String], s: &str) -> bool {
+    scopes.iter().any(|x| x == s)
+}
+
+/// Title and description for the consent page; `None` for scopes that need no explanation.
+pub fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
+    Some(match scope {
+        "openid" => ("Know who you are", "Your account identifier, so the app can recognise you next time."),
+        "profile" => ("Your profile", "Your name and username."),
+        "email" => ("Your email address", "Your email address and whether it has been verified."),
+        "address" => ("Your postal address", "The postal address saved in your account."),
+        "phone" => ("Your phone number", "Your phone number and whether it has been verified."),
+        "offline_access" => (
+            "Stay connected",
+            "Keep access to this information when you are not using the app, until you revoke it.",
+        ),
+        _ => return None,
+    })
+}
+
+fn claim_scope(claim: &str) -> Option<&'static str> {
+    Some(match claim {
+        "name" | "given_name" | "family_name" | "preferred_username" | "updated_at" => "profile",
+        "email" | "email_verified" => "email",
+        "address" => "address",
+        "phone_number" | "phone_number_verified" => "phone",
+        _ => return None,
+    })
+}
+
+/// All user claims Lanyard holds, keyed by claim name (OIDC Core 5.1); absent values omitted.
+fn all_claims(user: &User) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    put("name", user.name.clone().map(Value::from));
+    put("given_name", user.given_name.clone().map(Value::from));
+    put("family_name", user.family_name.clone().map(Value::from));
+    put("preferred_username", Some(user.username.clone().into()));
+    put("updated_at", Some(user.updated_at.timestamp().into()));
+    if let Some(email) = &user.email {
+        put("email", Some(email.clone().into()));
+        put("email_verified", Some(user.email_verified.into()));
+    }
+    put("address", user.address.clone().map(|a| json!({ "formatted": a })));
+    if let Some(phone) = &user.phone_number {
+        put("phone_number", Some(phone.clone().into()));
+        put("phone_number_verified", Some(user.phone_number_verified.into()));
+    }
+    m
+}
+
+/// Claims released for `scopes`, plus any individually requested through a member of the
+/// `claims` request parameter (OIDC Core 5.5). Requested claims were shown on the consent page
+/// through their scope (see [`scopes_for_claims`]), so releasing them is covered by consent.
+pub fn user_claims(user: &User, scopes: &[String], requested: Option<&Value>) -> Map<String, Value> {
+    let requested: Vec<&str> = requested
+        .and_then(Value::as_object)
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    all_claims(user)
+        .into_iter()
+        .filter(|(k, _)| claim_scope(k).is_some_and(|s| has(scopes, s)) || requested.contains(&k.as_str()))
+        .collect()
+}
+
+/// The scopes whose consent covers the claims named in a `claims` request member.
+pub fn scopes_for_claims(requested: Option<&Value>) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if let Some(o) = requested.and_then(Value::as_object) {
+        for k in o.keys() {
+            if let Some(s) = claim_scope(k) {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn user() -> User {
+        let mut u = User::new("ada", DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default());
+        u.email = Some("ada@example.com".into());
+        u.email_verified = true;
+        u.name = Some("Ada Lovelace".into());
+        u.phone_number = Some("+44 20 7946 0000".into());
+        u
+    }
+
+    #[test]
+    fn parse_dedups_and_keeps_order() {
+        assert_eq!(parse("openid  email openid profile"), vec!["openid", "email", "profile"]);
+        assert!(parse("").is_empty());
+    }
+
+    #[test]
+    fn claims_follow_scopes() {
+        let u = user();
+        let c = user_claims(&u, &parse("openid email"), None);
+        assert_eq!(c.get("email"), Some(&Value::from("ada@example.com")));
+        assert_eq!(c.get("email_verified"), Some(&Value::from(true)));
+        assert!(!c.contains_key("name"));
+        assert!(!c.contains_key("phone_number"));
+        let c = user_claims(&u, &parse("openid profile phone"), None);
+        assert_eq!(c.get("name"), Some(&Value::from("Ada Lovelace")));
+        assert_eq!(c.get("preferred_username"), Some(&Value::from("ada")));
+        assert!(c.contains_key("phone_number"));
+        assert!(!c.contains_key("email"));
+    }
+
+    #[test]
+    fn requested_claims_are_released_and_map_to_scopes() {
+        let req = serde_json::json!({ "name": { "essential": true } });
+        let c = user_claims(&user(), &parse("openid"), Some(&req));
+        assert_eq!(c.get("name"), Some(&Value::from("Ada Lovelace")));
+        assert!(!c.contains_key("email"));
+        assert_eq!(scopes_for_claims(Some(&req)), vec!["profile"]);
+    }
+
+    #[test]
+    fn every_supported_scope_is_described() {
+        for s in SUPPORTED {
+            assert!(describe(s).is_some(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Storage ports. Core speaks domain facts through these traits; `lanyard-store` implements them
+//! for SQLite and PostgreSQL and a shared contract suite holds both to the same behaviour.
+//!
+//! Conventions: "not found" is `Ok(None)`; a database that is unreachable is `Err(Unavailable)`;
+//! a unique-constraint violation is `Err(Conflict)`. Single-use values are redeemed atomically
+//! (`UPDATE ... WHERE used_at IS NULL RETURNING`), never read-then-write.
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::model::*;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// `Conflict` if the username is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Returns false when the user does not exist.
+    async fn set_password_hash(&self, id: Uuid, hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn set_disabled(&self, id: Uuid, disabled: bool, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn update_profile(&self, id: Uuid, profile: &ProfileUpdate, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Deletes the user and, by cascade, their grants, codes, consents and sessions.
+    async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Insert or replace by `client_id`. Returns true if anything changed.
+    async fn upsert_client(&self, client: &Client) -> StoreResult<bool>;
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
+    /// Marks the code used and returns it, atomically. A second call returns `AlreadyUsed`.
+    async fn redeem_code(&self, code_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Redeemed<AuthCode>>;
+    /// Creates the grant and, in the same transaction, its first refresh token.
+    async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()>;
+    async fn get_grant(&self, id: Uuid) -> StoreResult<Option<Grant>>;
+    /// True when the grant exists, is not revoked and has not expired: the one indexed lookup
+    /// userinfo and introspection do after verifying a JWT.
+    async fn grant_is_active(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn find_refresh(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshToken>>;
+    /// Marks `old` used and inserts `new` for the same grant, atomically.
+    /// `AlreadyUsed` means `old` had been rotated out before: the caller revokes the grant.
+    async fn rotate_refresh(&self, old_hash: &[u8], new: &RefreshToken, now: DateTime<Utc>) -> StoreResult<Redeemed<()>>;
+    /// Idempotent. Returns true if this call revoked it.
+    async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Revokes every active grant of the user; returns how many.
+    async fn revoke_user_grants(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
+    async fn get_consent(&self, user_id: Uuid, client_id: &str) -> StoreResult<Option<Consent>>;
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
+    async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>>;
+    async fn delete_consent(&self, user_id: Uuid, client_id: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    async fn retire_signing_key(&self, kid: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool>;
+    /// First-start key creation, safe when several replicas start at once: inside one transaction
+    /// (under an advisory lock on PostgreSQL), inserts each of `keys` whose algorithm has no
+    /// unretired key yet. Returns how many were inserted.
+    async fn insert_initial_signing_keys(&self, keys: &[SigningKeyRecord]) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait SessionRecordStore: Send + Sync {
+    /// Returns false (and writes nothing) if the id is already taken.
+    async fn session_create(&self, rec: &SessionRecord) -> StoreResult<bool>;
+    async fn session_save(&self, rec: &SessionRecord) -> StoreResult<()>;
+    /// Only unexpired sessions are returned.
+    async fn session_load(&self, id_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Option<SessionRecord>>;
+    async fn session_delete(&self, id_hash: &[u8]) -> StoreResult<()>;
+    async fn sessions_for_user(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SessionRecord>>;
+    /// Ends every session of the user except `keep`; returns how many ended.
+    async fn delete_user_sessions(&self, user_id: Uuid, keep: Option<&[u8]>) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn audit(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>>;
+}
+
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Deletes rows that can no longer matter: expired codes, sessions, refresh tokens and grants
+    /// (grants are kept until their last token has expired).
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<PurgeReport>;
+    fn backend(&self) -> &'static str;
+}
+
+/// Everything Lanyard persists. `Arc<dyn Store>` is what the rest of the application holds.
+pub trait Store: UserStore + ClientStore + GrantStore + KeyStore + SessionRecordStore + AuditStore + Maintenance {}
+
+impl<T> Store for T where T: UserStore + ClientStore + GrantStore + KeyStore + SessionRecordStore + AuditStore + Maintenance {}
