@@ -24,7 +24,11 @@ pub struct Cipher {
 }
 
 impl Cipher {
-    pub fn new(primary_id: &str, primary: &[u8], older: &[(String, Vec<u8>)]) -> Result<Self, CryptoError> {
+    pub fn new(
+        primary_id: &str,
+        primary: &[u8],
+        older: &[(String, Vec<u8>)],
+    ) -> Result<Self, CryptoError> {
         let mut keys = vec![(primary_id.to_string(), Secret::new(to_key(primary)?))];
         for (id, key) in older {
             keys.push((id.clone(), Secret::new(to_key(key)?)));
@@ -44,7 +48,13 @@ impl Cipher {
         // AES-GCM encryption only fails for inputs larger than 64 GiB.
         #[allow(clippy::expect_used)]
         let ct = cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM input within size limits");
         let mut out = Vec::with_capacity(1 + id.len() + 12 + ct.len());
         out.push(id.len() as u8);
@@ -70,7 +80,13 @@ impl Cipher {
             .map_err(|_| CryptoError::Corrupt)?;
         let cipher = Aes256Gcm::new(key.expose().into());
         cipher
-            .decrypt(&Nonce::from(nonce_bytes), Payload { msg: &blob[1 + id_len + 12..], aad })
+            .decrypt(
+                &Nonce::from(nonce_bytes),
+                Payload {
+                    msg: &blob[1 + id_len + 12..],
+                    aad,
+                },
+            )
             .map_err(|_| CryptoError::Corrupt)
     }
 
@@ -82,7 +98,9 @@ impl Cipher {
 }
 
 fn to_key(bytes: &[u8]) -> Result<[u8; 32], CryptoError> {
-    bytes.try_into().map_err(|_| CryptoError::BadKeyLength(bytes.len()))
+    bytes
+        .try_into()
+        .map_err(|_| CryptoError::BadKeyLength(bytes.len()))
 }
 
 #[cfg(test)]
@@ -119,11 +137,17 @@ mod tests {
         assert_eq!(rotated.decrypt(&blob, b"").unwrap(), b"seed");
         assert_eq!(Cipher::key_id_of(&rotated.encrypt(b"x", b"")), Some("k2"));
         let unknown = Cipher::new("k3", &[1u8; 32], &[]).unwrap();
-        assert_eq!(unknown.decrypt(&blob, b""), Err(CryptoError::UnknownKey("k1".into())));
+        assert_eq!(
+            unknown.decrypt(&blob, b""),
+            Err(CryptoError::UnknownKey("k1".into()))
+        );
     }
 
     #[test]
     fn short_keys_are_rejected() {
-        assert_eq!(Cipher::new("k", &[0u8; 16], &[]).err(), Some(CryptoError::BadKeyLength(16)));
+        assert_eq!(
+            Cipher::new("k", &[0u8; 16], &[]).err(),
+            Some(CryptoError::BadKeyLength(16))
+        );
     }
 }

@@ -97,7 +97,9 @@ impl GrantType {
 }
 
 /// JWS algorithms Lanyard signs with (RFC 7518 3.1, RFC 8037).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord, Default,
+)]
 pub enum SigningAlg {
     #[default]
     RS256,

@@ -43,7 +43,9 @@ pub struct Provider {
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Provider").field("issuer", &self.config.issuer).finish_non_exhaustive()
+        f.debug_struct("Provider")
+            .field("issuer", &self.config.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,9 +58,22 @@ pub struct IdTokenHint {
 }
 
 impl Provider {
-    pub fn new(config: ProviderConfig, store: Arc<dyn Store>, keys: Arc<KeyManager>, clock: Arc<dyn Clock>, passwords: PasswordHasherPool) -> Self {
+    pub fn new(
+        config: ProviderConfig,
+        store: Arc<dyn Store>,
+        keys: Arc<KeyManager>,
+        clock: Arc<dyn Clock>,
+        passwords: PasswordHasherPool,
+    ) -> Self {
         let discovery = discovery::document(&config.issuer, &config.algorithms).to_string();
-        Self { config, store, keys, clock, passwords, discovery: Arc::from(discovery.into_bytes()) }
+        Self {
+            config,
+            store,
+            keys,
+            clock,
+            passwords,
+            discovery: Arc::from(discovery.into_bytes()),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -70,7 +85,14 @@ impl Provider {
     }
 
     /// Record a security event: a database row plus a structured log line. Never pass secrets.
-    pub async fn audit(&self, kind: &str, user_id: Option<Uuid>, client_id: Option<&str>, ip: Option<&str>, detail: Value) -> ProviderResult<()> {
+    pub async fn audit(
+        &self,
+        kind: &str,
+        user_id: Option<Uuid>,
+        client_id: Option<&str>,
+        ip: Option<&str>,
+        detail: Value,
+    ) -> ProviderResult<()> {
         let event = AuditEvent {
             id: Uuid::now_v7(),
             at: self.now(),
@@ -89,7 +111,10 @@ impl Provider {
 
     /// Validate an authorization request (OIDC Core 3.1.2.2). The outer error is infrastructure;
     /// the inner one says whether to show a page or redirect.
-    pub async fn validate_authorize(&self, params: &Params) -> ProviderResult<Result<(AuthorizeRequest, Client), AuthorizeError>> {
+    pub async fn validate_authorize(
+        &self,
+        params: &Params,
+    ) -> ProviderResult<Result<(AuthorizeRequest, Client), AuthorizeError>> {
         let client = match params.get("client_id") {
             Some(id) => self.store.get_client(id).await?,
             None => None,
@@ -101,7 +126,9 @@ impl Provider {
         let Some(client) = client else {
             return Ok(Err(AuthorizeError::Page("Unknown application.".into())));
         };
-        let checks = Checks { require_pkce_for_all: self.config.require_pkce_for_all };
+        let checks = Checks {
+            require_pkce_for_all: self.config.require_pkce_for_all,
+        };
         let mut req = match request::parse(params, &client, target.clone(), &checks) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
@@ -110,7 +137,9 @@ impl Provider {
             match self.verify_id_token_hint(hint) {
                 Some(h) => req.hint_sub = Some(h.sub),
                 None => {
-                    let err = OAuthError::invalid_request("id_token_hint is not an ID token issued by this provider");
+                    let err = OAuthError::invalid_request(
+                        "id_token_hint is not an ID token issued by this provider",
+                    );
                     return Ok(Err(AuthorizeError::Redirect(target, err)));
                 }
             }
@@ -118,9 +147,18 @@ impl Provider {
         Ok(Ok((req, client)))
     }
 
-    pub async fn decide(&self, req: &AuthorizeRequest, client: &Client, auth: Option<&Authenticated>, fresh_login: bool, consented: bool) -> ProviderResult<Decision> {
+    pub async fn decide(
+        &self,
+        req: &AuthorizeRequest,
+        client: &Client,
+        auth: Option<&Authenticated>,
+        fresh_login: bool,
+        consented: bool,
+    ) -> ProviderResult<Decision> {
         let consent = match auth {
-            Some(a) if !client.trusted && !consented => self.store.get_consent(a.user_id, &client.client_id).await?,
+            Some(a) if !client.trusted && !consented => {
+                self.store.get_consent(a.user_id, &client.client_id).await?
+            }
             _ => None,
         };
         // A session whose user was disabled or deleted since it began counts as no session.
@@ -131,10 +169,22 @@ impl Provider {
             },
             None => None,
         };
-        Ok(decide(req, client, auth, fresh_login, consented, consent.as_ref(), self.now()))
+        Ok(decide(
+            req,
+            client,
+            auth,
+            fresh_login,
+            consented,
+            consent.as_ref(),
+            self.now(),
+        ))
     }
 
-    pub async fn record_consent(&self, user_id: Uuid, req: &AuthorizeRequest) -> ProviderResult<()> {
+    pub async fn record_consent(
+        &self,
+        user_id: Uuid,
+        req: &AuthorizeRequest,
+    ) -> ProviderResult<()> {
         let mut scopes = crate::oidc::authorize::decide::needed_scopes(req);
         if let Some(old) = self.store.get_consent(user_id, &req.client_id).await? {
             for s in old.scopes {
@@ -143,13 +193,29 @@ impl Provider {
                 }
             }
         }
-        let consent = Consent { user_id, client_id: req.client_id.clone(), scopes, granted_at: self.now() };
+        let consent = Consent {
+            user_id,
+            client_id: req.client_id.clone(),
+            scopes,
+            granted_at: self.now(),
+        };
         self.store.put_consent(&consent).await?;
-        self.audit("consent_granted", Some(user_id), Some(&req.client_id), None, json!({ "scopes": consent.scopes })).await
+        self.audit(
+            "consent_granted",
+            Some(user_id),
+            Some(&req.client_id),
+            None,
+            json!({ "scopes": consent.scopes }),
+        )
+        .await
     }
 
     /// Issue an authorization code and return the response parameters (RFC 6749 4.1.2, RFC 9207).
-    pub async fn issue_code(&self, req: &AuthorizeRequest, auth: &Authenticated) -> ProviderResult<Vec<(String, String)>> {
+    pub async fn issue_code(
+        &self,
+        req: &AuthorizeRequest,
+        auth: &Authenticated,
+    ) -> ProviderResult<Vec<(String, String)>> {
         let code = random_token();
         let now = self.now();
         let record = AuthCode {
@@ -195,15 +261,28 @@ impl Provider {
 
     /// Check a username and password. Unknown users cost the same as known ones; a correct
     /// bcrypt or weaker argon2 hash is upgraded in place.
-    pub async fn login_password(&self, username: &str, password: Secret<String>, ip: Option<&str>) -> ProviderResult<Result<User, LoginFailure>> {
+    pub async fn login_password(
+        &self,
+        username: &str,
+        password: Secret<String>,
+        ip: Option<&str>,
+    ) -> ProviderResult<Result<User, LoginFailure>> {
         let username = normalize_username(username);
         let user = self.store.find_user_by_username(&username).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        let verdict = self.passwords.verify(password, stored).await.map_err(crate::oidc::error::ProviderError::internal)?;
+        let verdict = self
+            .passwords
+            .verify(password, stored)
+            .await
+            .map_err(crate::oidc::error::ProviderError::internal)?;
         let outcome = match (user, verdict) {
-            (Some(u), Verified::Yes | Verified::YesRehash(_)) if u.disabled => Err((LoginFailure::Disabled, Some(u.id))),
+            (Some(u), Verified::Yes | Verified::YesRehash(_)) if u.disabled => {
+                Err((LoginFailure::Disabled, Some(u.id)))
+            }
             (Some(u), Verified::YesRehash(new_hash)) => {
-                self.store.set_password_hash(u.id, &new_hash, self.now()).await?;
+                self.store
+                    .set_password_hash(u.id, &new_hash, self.now())
+                    .await?;
                 tracing::info!(user_id = %u.id, "upgraded stored password hash");
                 Ok(u)
             }
@@ -213,8 +292,19 @@ impl Provider {
         match outcome {
             Ok(u) => Ok(Ok(u)),
             Err((failure, user_id)) => {
-                let reason = if failure == LoginFailure::Disabled { "disabled" } else { "bad_credentials" };
-                self.audit("login_failed", user_id, None, ip, json!({ "method": "pwd", "reason": reason })).await?;
+                let reason = if failure == LoginFailure::Disabled {
+                    "disabled"
+                } else {
+                    "bad_credentials"
+                };
+                self.audit(
+                    "login_failed",
+                    user_id,
+                    None,
+                    ip,
+                    json!({ "method": "pwd", "reason": reason }),
+                )
+                .await?;
                 Ok(Err(failure))
             }
         }
@@ -222,7 +312,13 @@ impl Provider {
 
     /// Start an authenticated browser session for `user` after the password step.
     pub fn authenticated(&self, user: &User) -> Authenticated {
-        Authenticated { user_id: user.id, sid: random_token(), auth_time: self.now(), amr: vec!["pwd".into()], acr: ACR_PWD.into() }
+        Authenticated {
+            user_id: user.id,
+            sid: random_token(),
+            auth_time: self.now(),
+            amr: vec!["pwd".into()],
+            acr: ACR_PWD.into(),
+        }
     }
 
     // ---- tokens (see oidc/token.rs) -------------------------------------------------------------
@@ -231,7 +327,9 @@ impl Provider {
     /// Expired hints are accepted: they identify, they do not authenticate.
     pub fn verify_id_token_hint(&self, token: &str) -> Option<IdTokenHint> {
         let (claims, typ, _) = self.keys.verify(token)?;
-        if typ.as_deref().is_some_and(|t| t != "JWT") || claims.get("iss")?.as_str()? != self.config.issuer {
+        if typ.as_deref().is_some_and(|t| t != "JWT")
+            || claims.get("iss")?.as_str()? != self.config.issuer
+        {
             return None;
         }
         let client_id = match claims.get("aud")? {
@@ -242,11 +340,20 @@ impl Provider {
         Some(IdTokenHint {
             sub: claims.get("sub")?.as_str()?.to_string(),
             client_id,
-            sid: claims.get("sid").and_then(Value::as_str).map(str::to_string),
+            sid: claims
+                .get("sid")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 
-    pub(crate) fn base_claims(&self, sub: &str, aud: Value, lifetime: Duration, now: DateTime<Utc>) -> Map<String, Value> {
+    pub(crate) fn base_claims(
+        &self,
+        sub: &str,
+        aud: Value,
+        lifetime: Duration,
+        now: DateTime<Utc>,
+    ) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("iss".into(), self.config.issuer.clone().into());
         m.insert("sub".into(), sub.into());

@@ -30,9 +30,21 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Returns false when the user does not exist.
-    async fn set_password_hash(&self, id: Uuid, hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;
-    async fn set_disabled(&self, id: Uuid, disabled: bool, now: DateTime<Utc>) -> StoreResult<bool>;
-    async fn update_profile(&self, id: Uuid, profile: &ProfileUpdate, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn set_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    async fn set_disabled(&self, id: Uuid, disabled: bool, now: DateTime<Utc>)
+    -> StoreResult<bool>;
+    /// Sets every profile field (None clears it). A changed email resets `email_verified`.
+    async fn update_profile(
+        &self,
+        id: Uuid,
+        profile: &ProfileUpdate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Deletes the user and, by cascade, their grants, codes, consents and sessions.
     async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
 }
@@ -50,7 +62,11 @@ pub trait ClientStore: Send + Sync {
 pub trait GrantStore: Send + Sync {
     async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
     /// Marks the code used and returns it, atomically. A second call returns `AlreadyUsed`.
-    async fn redeem_code(&self, code_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Redeemed<AuthCode>>;
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Redeemed<AuthCode>>;
     /// Creates the grant and, in the same transaction, its first refresh token.
     async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()>;
     async fn get_grant(&self, id: Uuid) -> StoreResult<Option<Grant>>;
@@ -60,7 +76,12 @@ pub trait GrantStore: Send + Sync {
     async fn find_refresh(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshToken>>;
     /// Marks `old` used and inserts `new` for the same grant, atomically.
     /// `AlreadyUsed` means `old` had been rotated out before: the caller revokes the grant.
-    async fn rotate_refresh(&self, old_hash: &[u8], new: &RefreshToken, now: DateTime<Utc>) -> StoreResult<Redeemed<()>>;
+    async fn rotate_refresh(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Redeemed<()>>;
     /// Idempotent. Returns true if this call revoked it.
     async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
     /// Revokes every active grant of the user; returns how many.
@@ -89,9 +110,17 @@ pub trait SessionRecordStore: Send + Sync {
     async fn session_create(&self, rec: &SessionRecord) -> StoreResult<bool>;
     async fn session_save(&self, rec: &SessionRecord) -> StoreResult<()>;
     /// Only unexpired sessions are returned.
-    async fn session_load(&self, id_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Option<SessionRecord>>;
+    async fn session_load(
+        &self,
+        id_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRecord>>;
     async fn session_delete(&self, id_hash: &[u8]) -> StoreResult<()>;
-    async fn sessions_for_user(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SessionRecord>>;
+    async fn sessions_for_user(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionRecord>>;
     /// Ends every session of the user except `keep`; returns how many ended.
     async fn delete_user_sessions(&self, user_id: Uuid, keep: Option<&[u8]>) -> StoreResult<u64>;
 }
@@ -114,6 +143,18 @@ pub trait Maintenance: Send + Sync {
 }
 
 /// Everything Lanyard persists. `Arc<dyn Store>` is what the rest of the application holds.
-pub trait Store: UserStore + ClientStore + GrantStore + KeyStore + SessionRecordStore + AuditStore + Maintenance {}
+pub trait Store:
+    UserStore + ClientStore + GrantStore + KeyStore + SessionRecordStore + AuditStore + Maintenance
+{
+}
 
-impl<T> Store for T where T: UserStore + ClientStore + GrantStore + KeyStore + SessionRecordStore + AuditStore + Maintenance {}
+impl<T> Store for T where
+    T: UserStore
+        + ClientStore
+        + GrantStore
+        + KeyStore
+        + SessionRecordStore
+        + AuditStore
+        + Maintenance
+{
+}

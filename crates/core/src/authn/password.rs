@@ -23,7 +23,11 @@ pub struct Argon2Params {
 impl Default for Argon2Params {
     /// OWASP Password Storage Cheat Sheet, argon2id option 2.
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -74,12 +78,17 @@ impl PasswordHasherPool {
 
     pub async fn hash(&self, password: Secret<String>) -> Result<String, PasswordError> {
         let params = self.params;
-        self.run(move || hash_blocking(params, password.expose())).await?
+        self.run(move || hash_blocking(params, password.expose()))
+            .await?
     }
 
     /// Verify `password` against `stored`; with `stored = None` (unknown user, or a user without a
     /// local password) the dummy hash is checked so the work done is the same, and the answer is No.
-    pub async fn verify(&self, password: Secret<String>, stored: Option<String>) -> Result<Verified, PasswordError> {
+    pub async fn verify(
+        &self,
+        password: Secret<String>,
+        stored: Option<String>,
+    ) -> Result<Verified, PasswordError> {
         let params = self.params;
         let dummy = self.dummy.clone();
         self.run(move || match stored {
@@ -92,15 +101,29 @@ impl PasswordHasherPool {
         .await?
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Worker)?;
-        tokio::task::spawn_blocking(f).await.map_err(|_| PasswordError::Worker)
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Worker)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| PasswordError::Worker)
     }
 }
 
 fn argon(params: Argon2Params) -> Result<Argon2<'static>, PasswordError> {
-    let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-        .map_err(|e| PasswordError::Params(e.to_string()))?;
+    let p = Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        None,
+    )
+    .map_err(|e| PasswordError::Params(e.to_string()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
 }
 
@@ -115,7 +138,11 @@ pub fn is_bcrypt(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
 }
 
-pub fn verify_blocking(params: Argon2Params, password: &str, stored: &str) -> Result<Verified, PasswordError> {
+pub fn verify_blocking(
+    params: Argon2Params,
+    password: &str,
+    stored: &str,
+) -> Result<Verified, PasswordError> {
     if is_bcrypt(stored) {
         return Ok(match bcrypt::verify(password, stored) {
             Ok(true) => Verified::YesRehash(hash_blocking(params, password)?),
@@ -131,7 +158,9 @@ pub fn verify_blocking(params: Argon2Params, password: &str, stored: &str) -> Re
     }
     let weaker = parsed.algorithm.as_str() != "argon2id"
         || Params::try_from(&parsed).map(|p| {
-            p.m_cost() < params.memory_kib || p.t_cost() < params.iterations || p.p_cost() < params.parallelism
+            p.m_cost() < params.memory_kib
+                || p.t_cost() < params.iterations
+                || p.p_cost() < params.parallelism
         }) != Ok(false);
     if weaker {
         Ok(Verified::YesRehash(hash_blocking(params, password)?))
@@ -142,23 +171,46 @@ pub fn verify_blocking(params: Argon2Params, password: &str, stored: &str) -> Re
 
 /// A stored hash is acceptable input for import/CLI: argon2 PHC or bcrypt.
 pub fn is_supported_hash(hash: &str) -> bool {
-    is_bcrypt(hash) && hash.len() == 60 || PasswordHash::new(hash).map(|h| h.algorithm.as_str().starts_with("argon2")).unwrap_or(false)
+    is_bcrypt(hash) && hash.len() == 60
+        || PasswordHash::new(hash)
+            .map(|h| h.algorithm.as_str().starts_with("argon2"))
+            .unwrap_or(false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const FAST: Argon2Params = Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 };
+    const FAST: Argon2Params = Argon2Params {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     #[tokio::test]
     async fn hash_and_verify() {
         let pool = PasswordHasherPool::new(FAST, 2).unwrap();
-        let h = pool.hash(Secret::new("correct horse".into())).await.unwrap();
+        let h = pool
+            .hash(Secret::new("correct horse".into()))
+            .await
+            .unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
-        assert_eq!(pool.verify(Secret::new("correct horse".into()), Some(h.clone())).await.unwrap(), Verified::Yes);
-        assert_eq!(pool.verify(Secret::new("wrong".into()), Some(h)).await.unwrap(), Verified::No);
-        assert_eq!(pool.verify(Secret::new("x".into()), None).await.unwrap(), Verified::No);
+        assert_eq!(
+            pool.verify(Secret::new("correct horse".into()), Some(h.clone()))
+                .await
+                .unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            pool.verify(Secret::new("wrong".into()), Some(h))
+                .await
+                .unwrap(),
+            Verified::No
+        );
+        assert_eq!(
+            pool.verify(Secret::new("x".into()), None).await.unwrap(),
+            Verified::No
+        );
     }
 
     #[test]
@@ -169,18 +221,35 @@ mod tests {
             Verified::YesRehash(new) => assert!(new.starts_with("$argon2id$")),
             other => panic!("expected rehash, got {other:?}"),
         }
-        assert_eq!(verify_blocking(FAST, "nope", &stored).unwrap(), Verified::No);
+        assert_eq!(
+            verify_blocking(FAST, "nope", &stored).unwrap(),
+            Verified::No
+        );
     }
 
     #[test]
     fn weaker_argon_params_are_upgraded() {
-        let weak = hash_blocking(Argon2Params { memory_kib: 512, iterations: 1, parallelism: 1 }, "pw").unwrap();
-        assert!(matches!(verify_blocking(FAST, "pw", &weak).unwrap(), Verified::YesRehash(_)));
+        let weak = hash_blocking(
+            Argon2Params {
+                memory_kib: 512,
+                iterations: 1,
+                parallelism: 1,
+            },
+            "pw",
+        )
+        .unwrap();
+        assert!(matches!(
+            verify_blocking(FAST, "pw", &weak).unwrap(),
+            Verified::YesRehash(_)
+        ));
     }
 
     #[test]
     fn garbage_hash_is_a_no_not_an_error() {
-        assert_eq!(verify_blocking(FAST, "pw", "not-a-hash").unwrap(), Verified::No);
+        assert_eq!(
+            verify_blocking(FAST, "pw", "not-a-hash").unwrap(),
+            Verified::No
+        );
         assert!(!is_supported_hash("plain"));
     }
 }

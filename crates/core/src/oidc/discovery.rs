@@ -46,10 +46,16 @@ mod tests {
 
     #[test]
     fn endpoints_hang_off_the_issuer() {
-        let d = document("https://id.example.com", &[SigningAlg::RS256, SigningAlg::EdDSA]);
+        let d = document(
+            "https://id.example.com",
+            &[SigningAlg::RS256, SigningAlg::EdDSA],
+        );
         assert_eq!(d["issuer"], "https://id.example.com");
         assert_eq!(d["token_endpoint"], "https://id.example.com/token");
-        assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256", "EdDSA"]));
+        assert_eq!(
+            d["id_token_signing_alg_values_supported"],
+            json!(["RS256", "EdDSA"])
+        );
         assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(d["response_types_supported"], json!(["code"]));
     }

@@ -76,7 +76,10 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(kind: ErrorKind, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { kind, description: description.into() }
+        Self {
+            kind,
+            description: description.into(),
+        }
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
@@ -124,9 +127,10 @@ impl ProviderError {
     pub fn to_oauth(&self) -> OAuthError {
         match self {
             Self::OAuth(e) => e.clone(),
-            Self::Store(StoreError::Unavailable(_)) => {
-                OAuthError::new(ErrorKind::TemporarilyUnavailable, "the service is temporarily unavailable")
-            }
+            Self::Store(StoreError::Unavailable(_)) => OAuthError::new(
+                ErrorKind::TemporarilyUnavailable,
+                "the service is temporarily unavailable",
+            ),
             _ => OAuthError::new(ErrorKind::ServerError, "internal error"),
         }
     }

@@ -55,11 +55,22 @@ impl std::fmt::Debug for KeyManager {
 }
 
 /// Generate a key pair for `alg`; the private key is encrypted under `cipher` with the kid as AAD.
-pub fn generate(alg: SigningAlg, cipher: &Cipher, now: DateTime<Utc>, activates_at: DateTime<Utc>) -> ProviderResult<SigningKeyRecord> {
-    let kid = format!("{}-{}", alg.as_str().to_ascii_lowercase(), b64url(&random_bytes::<9>()));
+pub fn generate(
+    alg: SigningAlg,
+    cipher: &Cipher,
+    now: DateTime<Utc>,
+    activates_at: DateTime<Utc>,
+) -> ProviderResult<SigningKeyRecord> {
+    let kid = format!(
+        "{}-{}",
+        alg.as_str().to_ascii_lowercase(),
+        b64url(&random_bytes::<9>())
+    );
     let (der, mut jwk) = match alg {
         SigningAlg::RS256 => {
-            let kp = RS256.generate_key_pair(2048).map_err(ProviderError::internal)?;
+            let kp = RS256
+                .generate_key_pair(2048)
+                .map_err(ProviderError::internal)?;
             (kp.to_der_private_key(), kp.to_jwk_public_key())
         }
         SigningAlg::ES256 => {
@@ -88,23 +99,50 @@ pub fn generate(alg: SigningAlg, cipher: &Cipher, now: DateTime<Utc>, activates_
 }
 
 fn load(rec: &SigningKeyRecord, cipher: &Cipher) -> ProviderResult<LoadedKey> {
-    let der = cipher.decrypt(&rec.private_enc, rec.kid.as_bytes()).map_err(|e| {
-        ProviderError::Internal(format!("cannot decrypt signing key {}: {e}", rec.kid))
-    })?;
-    let jwk: Map<String, Value> = serde_json::from_str(&rec.public_jwk).map_err(ProviderError::internal)?;
+    let der = cipher
+        .decrypt(&rec.private_enc, rec.kid.as_bytes())
+        .map_err(|e| {
+            ProviderError::Internal(format!("cannot decrypt signing key {}: {e}", rec.kid))
+        })?;
+    let jwk: Map<String, Value> =
+        serde_json::from_str(&rec.public_jwk).map_err(ProviderError::internal)?;
     let jwk = josekit::jwk::Jwk::from_map(jwk).map_err(ProviderError::internal)?;
     let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match rec.alg {
         SigningAlg::RS256 => (
-            Box::new(RS256.signer_from_der(&der).map_err(ProviderError::internal)?),
-            Box::new(RS256.verifier_from_jwk(&jwk).map_err(ProviderError::internal)?),
+            Box::new(
+                RS256
+                    .signer_from_der(&der)
+                    .map_err(ProviderError::internal)?,
+            ),
+            Box::new(
+                RS256
+                    .verifier_from_jwk(&jwk)
+                    .map_err(ProviderError::internal)?,
+            ),
         ),
         SigningAlg::ES256 => (
-            Box::new(ES256.signer_from_der(&der).map_err(ProviderError::internal)?),
-            Box::new(ES256.verifier_from_jwk(&jwk).map_err(ProviderError::internal)?),
+            Box::new(
+                ES256
+                    .signer_from_der(&der)
+                    .map_err(ProviderError::internal)?,
+            ),
+            Box::new(
+                ES256
+                    .verifier_from_jwk(&jwk)
+                    .map_err(ProviderError::internal)?,
+            ),
         ),
         SigningAlg::EdDSA => (
-            Box::new(EdDSA.signer_from_der(&der).map_err(ProviderError::internal)?),
-            Box::new(EdDSA.verifier_from_jwk(&jwk).map_err(ProviderError::internal)?),
+            Box::new(
+                EdDSA
+                    .signer_from_der(&der)
+                    .map_err(ProviderError::internal)?,
+            ),
+            Box::new(
+                EdDSA
+                    .verifier_from_jwk(&jwk)
+                    .map_err(ProviderError::internal)?,
+            ),
         ),
     };
     Ok(LoadedKey {
@@ -131,19 +169,32 @@ fn build_ring(recs: &[SigningKeyRecord], cipher: &Cipher) -> ProviderResult<KeyR
         jwks.push(serde_json::from_str::<Value>(&rec.public_jwk).map_err(ProviderError::internal)?);
     }
     // Newest first, so the first usable key for an algorithm is the one to sign with.
-    keys.sort_by(|a, b| b.activates_at.cmp(&a.activates_at));
+    keys.sort_by_key(|k| std::cmp::Reverse(k.activates_at));
     let body = serde_json::json!({ "keys": jwks }).to_string();
-    Ok(KeyRing { keys, jwks: Arc::from(body.into_bytes()), fingerprint: fingerprint(recs) })
+    Ok(KeyRing {
+        keys,
+        jwks: Arc::from(body.into_bytes()),
+        fingerprint: fingerprint(recs),
+    })
 }
 
 impl KeyManager {
     /// Load the key set, generating a first key for each enabled algorithm that has none.
-    pub async fn init(store: Arc<dyn Store>, cipher: Cipher, algorithms: &[SigningAlg], now: DateTime<Utc>) -> ProviderResult<Self> {
+    pub async fn init(
+        store: Arc<dyn Store>,
+        cipher: Cipher,
+        algorithms: &[SigningAlg],
+        now: DateTime<Utc>,
+    ) -> ProviderResult<Self> {
         let existing = store.list_signing_keys().await?;
         let missing: Vec<SigningAlg> = algorithms
             .iter()
             .copied()
-            .filter(|alg| !existing.iter().any(|k| k.alg == *alg && k.retired_at.is_none()))
+            .filter(|alg| {
+                !existing
+                    .iter()
+                    .any(|k| k.alg == *alg && k.retired_at.is_none())
+            })
             .collect();
         if !missing.is_empty() {
             let fresh = missing
@@ -155,7 +206,11 @@ impl KeyManager {
         }
         let recs = store.list_signing_keys().await?;
         let ring = build_ring(&recs, &cipher)?;
-        Ok(Self { store, cipher, ring: RwLock::new(Arc::new(ring)) })
+        Ok(Self {
+            store,
+            cipher,
+            ring: RwLock::new(Arc::new(ring)),
+        })
     }
 
     fn ring(&self) -> Arc<KeyRing> {
@@ -181,19 +236,32 @@ impl KeyManager {
 
     /// Sign `claims` as a JWT with the newest active key of `alg` (falling back to RS256, which is
     /// always enabled). `typ` is the JOSE header type (`JWT`, `at+jwt`, `logout+jwt`).
-    pub fn sign(&self, alg: SigningAlg, typ: &str, claims: Map<String, Value>, now: DateTime<Utc>) -> ProviderResult<(String, SigningAlg)> {
+    pub fn sign(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> ProviderResult<(String, SigningAlg)> {
         let ring = self.ring();
         let key = ring
             .keys
             .iter()
             .find(|k| k.alg == alg && k.signs_at(now))
-            .or_else(|| ring.keys.iter().find(|k| k.alg == SigningAlg::RS256 && k.signs_at(now)))
-            .ok_or_else(|| ProviderError::Internal(format!("no active signing key for {}", alg.as_str())))?;
+            .or_else(|| {
+                ring.keys
+                    .iter()
+                    .find(|k| k.alg == SigningAlg::RS256 && k.signs_at(now))
+            })
+            .ok_or_else(|| {
+                ProviderError::Internal(format!("no active signing key for {}", alg.as_str()))
+            })?;
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_key_id(key.kid.clone());
         let payload = JwtPayload::from_map(claims).map_err(ProviderError::internal)?;
-        let jwt = josekit::jwt::encode_with_signer(&payload, &header, key.signer.as_ref()).map_err(ProviderError::internal)?;
+        let jwt = josekit::jwt::encode_with_signer(&payload, &header, key.signer.as_ref())
+            .map_err(ProviderError::internal)?;
         Ok((jwt, key.alg))
     }
 
@@ -203,7 +271,10 @@ impl KeyManager {
         let ring = self.ring();
         let header = josekit::jwt::decode_header(token).ok()?;
         let kid = header.claim("kid")?.as_str()?.to_string();
-        let typ = header.claim("typ").and_then(Value::as_str).map(str::to_string);
+        let typ = header
+            .claim("typ")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let key = ring.keys.iter().find(|k| k.kid == kid)?;
         let (payload, _) = josekit::jwt::decode_with_verifier(token, key.verifier.as_ref()).ok()?;
         Some((payload.claims_set().clone(), typ, key.alg))
@@ -213,7 +284,12 @@ impl KeyManager {
         self.ring()
             .keys
             .iter()
-            .map(|k| KeySummary { kid: k.kid.clone(), alg: k.alg, activates_at: k.activates_at, retired_at: k.retired_at })
+            .map(|k| KeySummary {
+                kid: k.kid.clone(),
+                alg: k.alg,
+                activates_at: k.activates_at,
+                retired_at: k.retired_at,
+            })
             .collect()
     }
 }
@@ -229,7 +305,13 @@ pub struct KeySummary {
 /// Rotate `alg`: publish a new key now that starts signing after `publish_ahead` (at least one
 /// JWKS cache lifetime, so relying parties have fetched it before they meet a token it signed),
 /// and retire the current keys of that algorithm at the same instant.
-pub async fn rotate(store: &dyn Store, cipher: &Cipher, alg: SigningAlg, now: DateTime<Utc>, publish_ahead: Duration) -> ProviderResult<SigningKeyRecord> {
+pub async fn rotate(
+    store: &dyn Store,
+    cipher: &Cipher,
+    alg: SigningAlg,
+    now: DateTime<Utc>,
+    publish_ahead: Duration,
+) -> ProviderResult<SigningKeyRecord> {
     let switch_at = now + publish_ahead;
     let new = generate(alg, cipher, now, switch_at)?;
     store.insert_signing_key(&new).await?;
@@ -242,10 +324,16 @@ pub async fn rotate(store: &dyn Store, cipher: &Cipher, alg: SigningAlg, now: Da
 }
 
 /// Delete keys retired long enough ago that no unexpired token can carry their signature.
-pub async fn purge_retired(store: &dyn Store, now: DateTime<Utc>, longest_token_life: Duration) -> ProviderResult<u64> {
+pub async fn purge_retired(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    longest_token_life: Duration,
+) -> ProviderResult<u64> {
     let mut n = 0;
     for k in store.list_signing_keys().await? {
-        if k.retired_at.is_some_and(|r| r + longest_token_life < now) && store.delete_signing_key(&k.kid).await? {
+        if k.retired_at.is_some_and(|r| r + longest_token_life < now)
+            && store.delete_signing_key(&k.kid).await?
+        {
             n += 1;
         }
     }
@@ -260,12 +348,18 @@ mod tests {
     fn generated_keys_load_sign_and_verify_for_every_alg() {
         let cipher = Cipher::new("k1", &[3u8; 32], &[]).unwrap();
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let recs: Vec<_> = SigningAlg::ALL.iter().map(|a| generate(*a, &cipher, now, now).unwrap()).collect();
+        let recs: Vec<_> = SigningAlg::ALL
+            .iter()
+            .map(|a| generate(*a, &cipher, now, now).unwrap())
+            .collect();
         let ring = build_ring(&recs, &cipher).unwrap();
         let jwks: Value = serde_json::from_slice(&ring.jwks).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 3);
         for k in jwks["keys"].as_array().unwrap() {
-            assert!(k.get("d").is_none(), "private material must not be published");
+            assert!(
+                k.get("d").is_none(),
+                "private material must not be published"
+            );
             assert_eq!(k["use"], "sig");
         }
         for rec in &recs {
@@ -274,7 +368,8 @@ mod tests {
             header.set_key_id(key.kid.clone());
             let mut payload = JwtPayload::new();
             payload.set_subject("s");
-            let jwt = josekit::jwt::encode_with_signer(&payload, &header, key.signer.as_ref()).unwrap();
+            let jwt =
+                josekit::jwt::encode_with_signer(&payload, &header, key.signer.as_ref()).unwrap();
             assert!(josekit::jwt::decode_with_verifier(&jwt, key.verifier.as_ref()).is_ok());
         }
         let wrong = Cipher::new("k1", &[4u8; 32], &[]).unwrap();
@@ -285,7 +380,8 @@ mod tests {
     fn key_signs_only_inside_its_window() {
         let cipher = Cipher::new("k1", &[3u8; 32], &[]).unwrap();
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let mut rec = generate(SigningAlg::ES256, &cipher, now, now + Duration::minutes(10)).unwrap();
+        let mut rec =
+            generate(SigningAlg::ES256, &cipher, now, now + Duration::minutes(10)).unwrap();
         rec.retired_at = Some(now + Duration::minutes(20));
         let k = load(&rec, &cipher).unwrap();
         assert!(!k.signs_at(now));

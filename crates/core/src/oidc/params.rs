@@ -23,12 +23,15 @@ impl Params {
             if v.len() > MAX_PARAM_LEN && !p.oversized.contains(&k) {
                 p.oversized.push(k.clone());
             }
-            if p.values.contains_key(&k) {
-                if !p.duplicated.contains(&k) {
-                    p.duplicated.push(k);
+            match p.values.entry(k) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    if !p.duplicated.contains(e.key()) {
+                        p.duplicated.push(e.key().clone());
+                    }
                 }
-            } else {
-                p.values.insert(k, v);
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
             }
         }
         p
@@ -47,7 +50,9 @@ impl Params {
         if let Some(d) = self.duplicated.first() {
             return Some(format!("parameter {d} is included more than once"));
         }
-        self.oversized.first().map(|o| format!("parameter {o} is too long"))
+        self.oversized
+            .first()
+            .map(|o| format!("parameter {o} is too long"))
     }
 }
 
@@ -56,7 +61,9 @@ mod tests {
     use super::*;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -65,7 +72,10 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert!(p.is_duplicated("a"));
-        assert_eq!(p.first_malformed().unwrap(), "parameter a is included more than once");
+        assert_eq!(
+            p.first_malformed().unwrap(),
+            "parameter a is included more than once"
+        );
     }
 
     #[test]

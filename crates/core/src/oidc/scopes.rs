@@ -5,13 +5,38 @@ use serde_json::{Map, Value, json};
 use crate::model::User;
 
 /// Scopes Lanyard understands. Others are rejected with `invalid_scope`.
-pub const SUPPORTED: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
+pub const SUPPORTED: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 /// Claims Lanyard can release (discovery `claims_supported`).
 pub const CLAIMS_SUPPORTED: [&str; 21] = [
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
-    "name", "given_name", "family_name", "preferred_username", "updated_at",
-    "email", "email_verified", "address", "phone_number", "phone_number_verified",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+    "address",
+    "phone_number",
+    "phone_number_verified",
 ];
 
 /// Parse a space-delimited scope string (RFC 6749 3.3). Order is kept, duplicates dropped.
@@ -36,11 +61,23 @@ pub fn has(scopes: &[String], s: &str) -> bool {
 /// Title and description for the consent page; `None` for scopes that need no explanation.
 pub fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
     Some(match scope {
-        "openid" => ("Know who you are", "Your account identifier, so the app can recognise you next time."),
+        "openid" => (
+            "Know who you are",
+            "Your account identifier, so the app can recognise you next time.",
+        ),
         "profile" => ("Your profile", "Your name and username."),
-        "email" => ("Your email address", "Your email address and whether it has been verified."),
-        "address" => ("Your postal address", "The postal address saved in your account."),
-        "phone" => ("Your phone number", "Your phone number and whether it has been verified."),
+        "email" => (
+            "Your email address",
+            "Your email address and whether it has been verified.",
+        ),
+        "address" => (
+            "Your postal address",
+            "The postal address saved in your account.",
+        ),
+        "phone" => (
+            "Your phone number",
+            "Your phone number and whether it has been verified.",
+        ),
         "offline_access" => (
             "Stay connected",
             "Keep access to this information when you are not using the app, until you revoke it.",
@@ -76,10 +113,16 @@ fn all_claims(user: &User) -> Map<String, Value> {
         put("email", Some(email.clone().into()));
         put("email_verified", Some(user.email_verified.into()));
     }
-    put("address", user.address.clone().map(|a| json!({ "formatted": a })));
+    put(
+        "address",
+        user.address.clone().map(|a| json!({ "formatted": a })),
+    );
     if let Some(phone) = &user.phone_number {
         put("phone_number", Some(phone.clone().into()));
-        put("phone_number_verified", Some(user.phone_number_verified.into()));
+        put(
+            "phone_number_verified",
+            Some(user.phone_number_verified.into()),
+        );
     }
     m
 }
@@ -87,14 +130,20 @@ fn all_claims(user: &User) -> Map<String, Value> {
 /// Claims released for `scopes`, plus any individually requested through a member of the
 /// `claims` request parameter (OIDC Core 5.5). Requested claims were shown on the consent page
 /// through their scope (see [`scopes_for_claims`]), so releasing them is covered by consent.
-pub fn user_claims(user: &User, scopes: &[String], requested: Option<&Value>) -> Map<String, Value> {
+pub fn user_claims(
+    user: &User,
+    scopes: &[String],
+    requested: Option<&Value>,
+) -> Map<String, Value> {
     let requested: Vec<&str> = requested
         .and_then(Value::as_object)
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default();
     all_claims(user)
         .into_iter()
-        .filter(|(k, _)| claim_scope(k).is_some_and(|s| has(scopes, s)) || requested.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            claim_scope(k).is_some_and(|s| has(scopes, s)) || requested.contains(&k.as_str())
+        })
         .collect()
 }
 
@@ -103,10 +152,8 @@ pub fn scopes_for_claims(requested: Option<&Value>) -> Vec<&'static str> {
     let mut out = Vec::new();
     if let Some(o) = requested.and_then(Value::as_object) {
         for k in o.keys() {
-            if let Some(s) = claim_scope(k) {
-                if !out.contains(&s) {
-                    out.push(s);
-                }
+            if let Some(s) = claim_scope(k).filter(|s| !out.contains(s)) {
+                out.push(s);
             }
         }
     }
@@ -119,7 +166,10 @@ mod tests {
     use chrono::DateTime;
 
     fn user() -> User {
-        let mut u = User::new("ada", DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default());
+        let mut u = User::new(
+            "ada",
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+        );
         u.email = Some("ada@example.com".into());
         u.email_verified = true;
         u.name = Some("Ada Lovelace".into());
@@ -129,7 +179,10 @@ mod tests {
 
     #[test]
     fn parse_dedups_and_keeps_order() {
-        assert_eq!(parse("openid  email openid profile"), vec!["openid", "email", "profile"]);
+        assert_eq!(
+            parse("openid  email openid profile"),
+            vec!["openid", "email", "profile"]
+        );
         assert!(parse("").is_empty());
     }
 

@@ -31,8 +31,13 @@ pub struct TokenResponse {
 /// refused requests that used more than one method.
 #[derive(Debug, Clone)]
 pub enum ClientCredentials {
-    Secret { client_id: String, secret: crate::secret::Secret<String> },
-    Public { client_id: String },
+    Secret {
+        client_id: String,
+        secret: crate::secret::Secret<String>,
+    },
+    Public {
+        client_id: String,
+    },
 }
 
 /// Errors from bearer-token endpoints (RFC 6750 3.1).
@@ -48,7 +53,8 @@ impl Provider {
     /// client may use either secret method; a public client only `none`.
     pub async fn authenticate_client(&self, creds: &ClientCredentials) -> ProviderResult<Client> {
         let client_id = match creds {
-            ClientCredentials::Secret { client_id, .. } | ClientCredentials::Public { client_id } => client_id,
+            ClientCredentials::Secret { client_id, .. }
+            | ClientCredentials::Public { client_id } => client_id,
         };
         let Some(client) = self.store.get_client(client_id).await? else {
             return Err(OAuthError::invalid_client().into());
@@ -60,7 +66,11 @@ impl Provider {
             (ClientCredentials::Public { .. }, _) => client.is_public(),
             _ => false,
         };
-        if ok { Ok(client) } else { Err(OAuthError::invalid_client().into()) }
+        if ok {
+            Ok(client)
+        } else {
+            Err(OAuthError::invalid_client().into())
+        }
     }
 
     pub async fn token(&self, client: &Client, params: &Params) -> ProviderResult<TokenResponse> {
@@ -72,30 +82,52 @@ impl Provider {
             Some("authorization_code") => self.grant_code(client, params).await,
             Some("refresh_token") => self.grant_refresh(client, params).await,
             Some("client_credentials") => self.grant_client_credentials(client, params).await,
-            Some(_) => Err(OAuthError::new(ErrorKind::UnsupportedGrantType, "unsupported grant_type").into()),
+            Some(_) => Err(OAuthError::new(
+                ErrorKind::UnsupportedGrantType,
+                "unsupported grant_type",
+            )
+            .into()),
         }
     }
 
     /// RFC 6749 4.1.3 + RFC 7636 4.6.
     async fn grant_code(&self, client: &Client, params: &Params) -> ProviderResult<TokenResponse> {
         if !client.allows_grant(GrantType::AuthorizationCode) {
-            return Err(OAuthError::new(ErrorKind::UnauthorizedClient, "client may not use this grant").into());
+            return Err(OAuthError::new(
+                ErrorKind::UnauthorizedClient,
+                "client may not use this grant",
+            )
+            .into());
         }
-        let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let code = params
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let now = self.now();
         let c = match self.store.redeem_code(&hash_token(code), now).await? {
             Redeemed::Fresh(c) => c,
-            Redeemed::NotFound => return Err(OAuthError::invalid_grant("authorization code is invalid").into()),
+            Redeemed::NotFound => {
+                return Err(OAuthError::invalid_grant("authorization code is invalid").into());
+            }
             Redeemed::AlreadyUsed(grant_id) => {
                 // RFC 6749 4.1.2: a reused code revokes every token issued from it.
                 self.store.revoke_grant(grant_id, now).await?;
-                self.audit("code_reuse", None, Some(&client.client_id), None, json!({ "grant": grant_id })).await?;
-                return Err(OAuthError::invalid_grant("authorization code was already used").into());
+                self.audit(
+                    "code_reuse",
+                    None,
+                    Some(&client.client_id),
+                    None,
+                    json!({ "grant": grant_id }),
+                )
+                .await?;
+                return Err(
+                    OAuthError::invalid_grant("authorization code was already used").into(),
+                );
             }
         };
         check_code(&c, client, params, now)?;
         let user = self.active_user(c.user_id).await?;
-        let refresh = client.allows_grant(GrantType::RefreshToken) && (!client.is_public() || scopes::has(&c.scopes, "offline_access"));
+        let refresh = client.allows_grant(GrantType::RefreshToken)
+            && (!client.is_public() || scopes::has(&c.scopes, "offline_access"));
         let grant = Grant {
             id: c.grant_id,
             client_id: client.client_id.clone(),
@@ -108,7 +140,12 @@ impl Provider {
             nonce: c.nonce.clone(),
             claims: c.claims.clone(),
             created_at: now,
-            expires_at: now + if refresh { self.config.refresh_token_lifetime } else { self.config.access_token_lifetime },
+            expires_at: now
+                + if refresh {
+                    self.config.refresh_token_lifetime
+                } else {
+                    self.config.access_token_lifetime
+                },
             revoked_at: None,
         };
         let refresh_token = refresh.then(random_token);
@@ -120,20 +157,46 @@ impl Provider {
             used_at: None,
         });
         self.store.create_grant(&grant, rt_record.as_ref()).await?;
-        self.respond(client, &grant, Some(&user), &grant.scopes, refresh_token, true, now)
+        self.respond(
+            client,
+            &grant,
+            Some(&user),
+            &grant.scopes,
+            refresh_token,
+            true,
+            now,
+        )
     }
 
     /// RFC 6749 6, with rotation and reuse detection (RFC 9700 4.14.2).
-    async fn grant_refresh(&self, client: &Client, params: &Params) -> ProviderResult<TokenResponse> {
+    async fn grant_refresh(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> ProviderResult<TokenResponse> {
         if !client.allows_grant(GrantType::RefreshToken) {
-            return Err(OAuthError::new(ErrorKind::UnauthorizedClient, "client may not use this grant").into());
+            return Err(OAuthError::new(
+                ErrorKind::UnauthorizedClient,
+                "client may not use this grant",
+            )
+            .into());
         }
-        let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let token = params
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let now = self.now();
         let old_hash = hash_token(token);
         let invalid = || OAuthError::invalid_grant("refresh token is invalid or expired");
-        let rt = self.store.find_refresh(&old_hash).await?.ok_or_else(invalid)?;
-        let grant = self.store.get_grant(rt.grant_id).await?.ok_or_else(invalid)?;
+        let rt = self
+            .store
+            .find_refresh(&old_hash)
+            .await?
+            .ok_or_else(invalid)?;
+        let grant = self
+            .store
+            .get_grant(rt.grant_id)
+            .await?
+            .ok_or_else(invalid)?;
         // RFC 6749 6: the token must have been issued to this client. Not consumed if it was not.
         if grant.client_id != client.client_id {
             return Err(invalid().into());
@@ -149,7 +212,11 @@ impl Provider {
             Some(raw) => {
                 let asked = scopes::parse(raw);
                 if asked.iter().any(|s| !scopes::has(&grant.scopes, s)) {
-                    return Err(OAuthError::new(ErrorKind::InvalidScope, "scope exceeds what was granted").into());
+                    return Err(OAuthError::new(
+                        ErrorKind::InvalidScope,
+                        "scope exceeds what was granted",
+                    )
+                    .into());
                 }
                 asked
             }
@@ -159,33 +226,79 @@ impl Provider {
             None => None,
         };
         let new_token = random_token();
-        let new = RefreshToken { token_hash: hash_token(&new_token), grant_id: grant.id, created_at: now, expires_at: grant.expires_at, used_at: None };
+        let new = RefreshToken {
+            token_hash: hash_token(&new_token),
+            grant_id: grant.id,
+            created_at: now,
+            expires_at: grant.expires_at,
+            used_at: None,
+        };
         match self.store.rotate_refresh(&old_hash, &new, now).await? {
             Redeemed::Fresh(()) => {}
-            Redeemed::AlreadyUsed(_) => return Err(self.refresh_reuse(client, grant.id, now).await),
+            Redeemed::AlreadyUsed(_) => {
+                return Err(self.refresh_reuse(client, grant.id, now).await);
+            }
             Redeemed::NotFound => return Err(invalid().into()),
         }
-        self.respond(client, &grant, user.as_ref(), &scopes, Some(new_token), false, now)
+        self.respond(
+            client,
+            &grant,
+            user.as_ref(),
+            &scopes,
+            Some(new_token),
+            false,
+            now,
+        )
     }
 
-    async fn refresh_reuse(&self, client: &Client, grant_id: Uuid, now: DateTime<Utc>) -> crate::oidc::error::ProviderError {
+    async fn refresh_reuse(
+        &self,
+        client: &Client,
+        grant_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> crate::oidc::error::ProviderError {
         if let Err(e) = self.store.revoke_grant(grant_id, now).await {
             return e.into();
         }
-        if let Err(e) = self.audit("refresh_token_reuse", None, Some(&client.client_id), None, json!({ "grant": grant_id })).await {
+        if let Err(e) = self
+            .audit(
+                "refresh_token_reuse",
+                None,
+                Some(&client.client_id),
+                None,
+                json!({ "grant": grant_id }),
+            )
+            .await
+        {
             return e;
         }
-        OAuthError::invalid_grant("refresh token was already used; the grant has been revoked").into()
+        OAuthError::invalid_grant("refresh token was already used; the grant has been revoked")
+            .into()
     }
 
     /// RFC 6749 4.4: confidential clients acting on their own behalf.
-    async fn grant_client_credentials(&self, client: &Client, params: &Params) -> ProviderResult<TokenResponse> {
+    async fn grant_client_credentials(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> ProviderResult<TokenResponse> {
         if client.is_public() || !client.allows_grant(GrantType::ClientCredentials) {
-            return Err(OAuthError::new(ErrorKind::UnauthorizedClient, "client may not use this grant").into());
+            return Err(OAuthError::new(
+                ErrorKind::UnauthorizedClient,
+                "client may not use this grant",
+            )
+            .into());
         }
         let asked = scopes::parse(params.get("scope").unwrap_or(""));
-        if asked.iter().any(|s| s == "openid" || s == "offline_access" || !client.allows_scope(s)) {
-            return Err(OAuthError::new(ErrorKind::InvalidScope, "scope is not allowed for this client").into());
+        if asked
+            .iter()
+            .any(|s| s == "openid" || s == "offline_access" || !client.allows_scope(s))
+        {
+            return Err(OAuthError::new(
+                ErrorKind::InvalidScope,
+                "scope is not allowed for this client",
+            )
+            .into());
         }
         let now = self.now();
         let grant = Grant {
@@ -215,8 +328,19 @@ impl Provider {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn respond(&self, client: &Client, grant: &Grant, user: Option<&User>, scopes: &[String], refresh_token: Option<String>, with_nonce: bool, now: DateTime<Utc>) -> ProviderResult<TokenResponse> {
-        let sub = user.map(|u| u.id.to_string()).unwrap_or_else(|| client.client_id.clone());
+    fn respond(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        user: Option<&User>,
+        scopes: &[String],
+        refresh_token: Option<String>,
+        with_nonce: bool,
+        now: DateTime<Utc>,
+    ) -> ProviderResult<TokenResponse> {
+        let sub = user
+            .map(|u| u.id.to_string())
+            .unwrap_or_else(|| client.client_id.clone());
         let lifetime = self.config.access_token_lifetime;
         let mut at = self.base_claims(&sub, Value::from(self.config.issuer.clone()), lifetime, now);
         at.insert("client_id".into(), client.client_id.clone().into());
@@ -233,7 +357,16 @@ impl Provider {
         // RFC 9068 2.1: access tokens are typed at+jwt.
         let (access_token, used_alg) = self.keys.sign(alg, "at+jwt", at, now)?;
         let id_token = match user {
-            Some(u) if scopes::has(scopes, "openid") => Some(self.id_token(client, grant, u, scopes, &access_token, used_alg, with_nonce, now)?),
+            Some(u) if scopes::has(scopes, "openid") => Some(self.id_token(
+                client,
+                grant,
+                u,
+                scopes,
+                &access_token,
+                used_alg,
+                with_nonce,
+                now,
+            )?),
             _ => None,
         };
         Ok(TokenResponse {
@@ -249,8 +382,23 @@ impl Provider {
     /// OIDC Core 2 and 3.1.3.6. On refresh (12.2, errata 1025) the nonce is left out: it binds a
     /// token to one authentication request, and a refresh is not one.
     #[allow(clippy::too_many_arguments)]
-    fn id_token(&self, client: &Client, grant: &Grant, user: &User, scopes: &[String], access_token: &str, alg: SigningAlg, with_nonce: bool, now: DateTime<Utc>) -> ProviderResult<String> {
-        let mut c = self.base_claims(&user.id.to_string(), Value::from(client.client_id.clone()), self.config.id_token_lifetime, now);
+    fn id_token(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        user: &User,
+        scopes: &[String],
+        access_token: &str,
+        alg: SigningAlg,
+        with_nonce: bool,
+        now: DateTime<Utc>,
+    ) -> ProviderResult<String> {
+        let mut c = self.base_claims(
+            &user.id.to_string(),
+            Value::from(client.client_id.clone()),
+            self.config.id_token_lifetime,
+            now,
+        );
         c.insert("azp".into(), client.client_id.clone().into());
         if let Some(t) = grant.auth_time {
             c.insert("auth_time".into(), t.timestamp().into());
@@ -268,7 +416,11 @@ impl Provider {
             c.insert("sid".into(), sid.clone().into());
         }
         c.insert("at_hash".into(), at_hash(access_token, alg).into());
-        let requested = grant.claims.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()).and_then(|v| v.get("id_token").cloned());
+        let requested = grant
+            .claims
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<Value>(j).ok())
+            .and_then(|v| v.get("id_token").cloned());
         for (k, v) in scopes::user_claims(user, scopes, requested.as_ref()) {
             c.entry(k).or_insert(v);
         }
@@ -277,13 +429,22 @@ impl Provider {
 
     /// Verify an access token we issued and that its grant is still active: the signature check
     /// plus one indexed lookup (DESIGN §9).
-    pub async fn check_access_token(&self, token: &str) -> Result<(Map<String, Value>, Uuid), BearerError> {
+    pub async fn check_access_token(
+        &self,
+        token: &str,
+    ) -> Result<(Map<String, Value>, Uuid), BearerError> {
         let (claims, typ, _) = self.keys.verify(token).ok_or(BearerError::InvalidToken)?;
         let now = self.now().timestamp();
         let valid = typ.as_deref() == Some("at+jwt")
             && claims.get("iss").and_then(Value::as_str) == Some(self.config.issuer.as_str())
-            && claims.get("exp").and_then(Value::as_i64).is_some_and(|e| e > now);
-        let gid = claims.get("gid").and_then(Value::as_str).and_then(|g| Uuid::parse_str(g).ok());
+            && claims
+                .get("exp")
+                .and_then(Value::as_i64)
+                .is_some_and(|e| e > now);
+        let gid = claims
+            .get("gid")
+            .and_then(Value::as_str)
+            .and_then(|g| Uuid::parse_str(g).ok());
         let (true, Some(gid)) = (valid, gid) else {
             return Err(BearerError::InvalidToken);
         };
@@ -302,13 +463,27 @@ impl Provider {
         if !scopes::has(&scopes, "openid") {
             return Err(BearerError::InsufficientScope);
         }
-        let grant = self.store.get_grant(gid).await.map_err(|_| BearerError::Unavailable)?.ok_or(BearerError::InvalidToken)?;
+        let grant = self
+            .store
+            .get_grant(gid)
+            .await
+            .map_err(|_| BearerError::Unavailable)?
+            .ok_or(BearerError::InvalidToken)?;
         let user_id = grant.user_id.ok_or(BearerError::InsufficientScope)?;
-        let user = match self.store.get_user(user_id).await.map_err(|_| BearerError::Unavailable)? {
+        let user = match self
+            .store
+            .get_user(user_id)
+            .await
+            .map_err(|_| BearerError::Unavailable)?
+        {
             Some(u) if !u.disabled => u,
             _ => return Err(BearerError::InvalidToken),
         };
-        let requested = grant.claims.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()).and_then(|v| v.get("userinfo").cloned());
+        let requested = grant
+            .claims
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<Value>(j).ok())
+            .and_then(|v| v.get("userinfo").cloned());
         let mut out = Map::new();
         out.insert("sub".into(), user.id.to_string().into());
         out.extend(scopes::user_claims(&user, &scopes, requested.as_ref()));
@@ -320,39 +495,54 @@ impl Provider {
         if client.is_public() {
             return Err(OAuthError::invalid_client().into());
         }
-        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         match self.check_access_token(token).await {
             Ok((claims, _)) => {
                 let mut out = json!({ "active": true, "token_type": "Bearer" });
-                for k in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "sid"] {
+                for k in [
+                    "scope",
+                    "client_id",
+                    "sub",
+                    "exp",
+                    "iat",
+                    "iss",
+                    "aud",
+                    "jti",
+                    "sid",
+                ] {
                     if let Some(v) = claims.get(k) {
                         out[k] = v.clone();
                     }
                 }
                 return Ok(out);
             }
-            Err(BearerError::Unavailable) => return Err(crate::store::StoreError::Unavailable("introspection".into()).into()),
+            Err(BearerError::Unavailable) => {
+                return Err(crate::store::StoreError::Unavailable("introspection".into()).into());
+            }
             Err(_) => {}
         }
         let now = self.now();
-        if let Some(rt) = self.store.find_refresh(&hash_token(token)).await? {
-            if let Some(g) = self.store.get_grant(rt.grant_id).await? {
-                if rt.used_at.is_none() && rt.expires_at > now && g.is_active(now) {
-                    let mut out = json!({
-                        "active": true,
-                        "token_type": "refresh_token",
-                        "scope": scopes::join(&g.scopes),
-                        "client_id": g.client_id,
-                        "exp": rt.expires_at.timestamp(),
-                        "iat": rt.created_at.timestamp(),
-                        "iss": self.config.issuer,
-                    });
-                    if let Some(u) = g.user_id {
-                        out["sub"] = u.to_string().into();
-                    }
-                    return Ok(out);
-                }
+        if let Some(rt) = self.store.find_refresh(&hash_token(token)).await?
+            && let Some(g) = self.store.get_grant(rt.grant_id).await?
+            && rt.used_at.is_none()
+            && rt.expires_at > now
+            && g.is_active(now)
+        {
+            let mut out = json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": scopes::join(&g.scopes),
+                "client_id": g.client_id,
+                "exp": rt.expires_at.timestamp(),
+                "iat": rt.created_at.timestamp(),
+                "iss": self.config.issuer,
+            });
+            if let Some(u) = g.user_id {
+                out["sub"] = u.to_string().into();
             }
+            return Ok(out);
         }
         Ok(json!({ "active": false }))
     }
@@ -361,53 +551,89 @@ impl Provider {
     /// under it. Unknown tokens and tokens of other clients are answered with success and left
     /// alone (2.2: invalid tokens do not cause an error).
     pub async fn revoke(&self, client: &Client, params: &Params) -> ProviderResult<()> {
-        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let now = self.now();
         let grant_id = if let Some(rt) = self.store.find_refresh(&hash_token(token)).await? {
             Some(rt.grant_id)
         } else {
             self.keys
                 .verify(token)
-                .filter(|(c, typ, _)| typ.as_deref() == Some("at+jwt") && c.get("iss").and_then(Value::as_str) == Some(&self.config.issuer))
-                .and_then(|(c, _, _)| c.get("gid").and_then(Value::as_str).and_then(|g| Uuid::parse_str(g).ok()))
+                .filter(|(c, typ, _)| {
+                    typ.as_deref() == Some("at+jwt")
+                        && c.get("iss").and_then(Value::as_str) == Some(&self.config.issuer)
+                })
+                .and_then(|(c, _, _)| {
+                    c.get("gid")
+                        .and_then(Value::as_str)
+                        .and_then(|g| Uuid::parse_str(g).ok())
+                })
         };
-        let Some(grant_id) = grant_id else { return Ok(()) };
-        let Some(grant) = self.store.get_grant(grant_id).await? else { return Ok(()) };
+        let Some(grant_id) = grant_id else {
+            return Ok(());
+        };
+        let Some(grant) = self.store.get_grant(grant_id).await? else {
+            return Ok(());
+        };
         if grant.client_id != client.client_id {
             tracing::warn!(client_id = %client.client_id, "revocation of another client's token ignored");
             return Ok(());
         }
         if self.store.revoke_grant(grant_id, now).await? {
-            self.audit("token_revoked", grant.user_id, Some(&client.client_id), None, json!({ "grant": grant_id })).await?;
+            self.audit(
+                "token_revoked",
+                grant.user_id,
+                Some(&client.client_id),
+                None,
+                json!({ "grant": grant_id }),
+            )
+            .await?;
         }
         Ok(())
     }
 }
 
-fn check_code(c: &AuthCode, client: &Client, params: &Params, now: DateTime<Utc>) -> Result<(), OAuthError> {
+fn check_code(
+    c: &AuthCode,
+    client: &Client,
+    params: &Params,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
     if c.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("authorization code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "authorization code was issued to another client",
+        ));
     }
     if c.expires_at <= now {
         return Err(OAuthError::invalid_grant("authorization code has expired"));
     }
     // RFC 6749 4.1.3: redirect_uri must be identical to the one in the authorization request.
     if params.get("redirect_uri") != Some(c.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
     }
     // RFC 7636 4.6, and RFC 9700 2.1.1: a verifier without a challenge is refused (downgrade).
     match (&c.code_challenge, params.get("code_verifier")) {
         (None, None) => Ok(()),
         (Some(challenge), Some(verifier)) if valid_pkce_value(verifier) => {
-            if ct_eq(b64url(&Sha256::digest(verifier.as_bytes())).as_bytes(), challenge.as_bytes()) {
+            if ct_eq(
+                b64url(&Sha256::digest(verifier.as_bytes())).as_bytes(),
+                challenge.as_bytes(),
+            ) {
                 Ok(())
             } else {
-                Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"))
+                Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ))
             }
         }
         (Some(_), Some(_)) => Err(OAuthError::invalid_grant("code_verifier is malformed")),
         (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
-        (None, Some(_)) => Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent, but the authorization request had no code_challenge",
+        )),
     }
 }
 
@@ -433,12 +659,21 @@ mod tests {
     #[test]
     fn at_hash_matches_oidc_core_example() {
         // OIDC Core A.3 example: access_token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", at_hash "77QmUPtjPfzWtF2AnpK9RQ".
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", SigningAlg::RS256), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
+                SigningAlg::RS256
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 
     #[test]
     fn pkce_s256_rfc7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        assert_eq!(b64url(&Sha256::digest(verifier.as_bytes())), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            b64url(&Sha256::digest(verifier.as_bytes())),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }

@@ -29,19 +29,31 @@ pub fn decide(
     consent: Option<&Consent>,
     now: DateTime<Utc>,
 ) -> Decision {
-    let interact = |d: Decision, err: ErrorKind| if req.prompt.none { Decision::Error(err) } else { d };
+    let interact = |d: Decision, err: ErrorKind| {
+        if req.prompt.none {
+            Decision::Error(err)
+        } else {
+            d
+        }
+    };
     let Some(auth) = auth else {
         return interact(Decision::Login, ErrorKind::LoginRequired);
     };
     if !fresh_login {
-        let too_old = req.max_age.is_some_and(|m| auth.auth_time + Duration::seconds(m) < now || m == 0);
-        let wrong_user = req.hint_sub.as_deref().is_some_and(|s| s != auth.user_id.to_string());
+        let too_old = req
+            .max_age
+            .is_some_and(|m| auth.auth_time + Duration::seconds(m) < now || m == 0);
+        let wrong_user = req
+            .hint_sub
+            .as_deref()
+            .is_some_and(|s| s != auth.user_id.to_string());
         if req.prompt.login || req.prompt.select_account || too_old || wrong_user {
             return interact(Decision::Login, ErrorKind::LoginRequired);
         }
     }
     if !client.trusted && !consented {
-        let covered = consent.is_some_and(|c| needed_scopes(req).iter().all(|s| scopes::has(&c.scopes, s)));
+        let covered =
+            consent.is_some_and(|c| needed_scopes(req).iter().all(|s| scopes::has(&c.scopes, s)));
         if req.prompt.consent || !covered {
             return interact(Decision::Consent, ErrorKind::ConsentRequired);
         }
@@ -75,7 +87,11 @@ mod tests {
     fn req() -> AuthorizeRequest {
         AuthorizeRequest {
             client_id: "app".into(),
-            target: RedirectTarget { redirect_uri: "https://a/cb".into(), response_mode: ResponseMode::Query, state: None },
+            target: RedirectTarget {
+                redirect_uri: "https://a/cb".into(),
+                response_mode: ResponseMode::Query,
+                state: None,
+            },
             scopes: vec!["openid".into(), "email".into()],
             nonce: None,
             code_challenge: None,
@@ -105,15 +121,26 @@ mod tests {
     }
 
     fn consent(scopes: &[&str]) -> Consent {
-        Consent { user_id: Uuid::nil(), client_id: "app".into(), scopes: scopes.iter().map(|s| s.to_string()).collect(), granted_at: now() }
+        Consent {
+            user_id: Uuid::nil(),
+            client_id: "app".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            granted_at: now(),
+        }
     }
 
     #[test]
     fn no_session_means_login_or_login_required() {
-        assert_eq!(decide(&req(), &client(true), None, false, false, None, now()), Decision::Login);
+        assert_eq!(
+            decide(&req(), &client(true), None, false, false, None, now()),
+            Decision::Login
+        );
         let mut r = req();
         r.prompt.none = true;
-        assert_eq!(decide(&r, &client(true), None, false, false, None, now()), Decision::Error(ErrorKind::LoginRequired));
+        assert_eq!(
+            decide(&r, &client(true), None, false, false, None, now()),
+            Decision::Error(ErrorKind::LoginRequired)
+        );
     }
 
     #[test]
@@ -121,35 +148,98 @@ mod tests {
         let mut r = req();
         r.max_age = Some(60);
         let a = auth(120);
-        assert_eq!(decide(&r, &client(true), Some(&a), false, false, None, now()), Decision::Login);
-        assert_eq!(decide(&r, &client(true), Some(&a), true, false, None, now()), Decision::Issue);
-        assert_eq!(decide(&r, &client(true), Some(&auth(30)), false, false, None, now()), Decision::Issue);
+        assert_eq!(
+            decide(&r, &client(true), Some(&a), false, false, None, now()),
+            Decision::Login
+        );
+        assert_eq!(
+            decide(&r, &client(true), Some(&a), true, false, None, now()),
+            Decision::Issue
+        );
+        assert_eq!(
+            decide(
+                &r,
+                &client(true),
+                Some(&auth(30)),
+                false,
+                false,
+                None,
+                now()
+            ),
+            Decision::Issue
+        );
     }
 
     #[test]
     fn prompt_login_and_wrong_hint_force_login() {
         let mut r = req();
         r.prompt.login = true;
-        assert_eq!(decide(&r, &client(true), Some(&auth(1)), false, false, None, now()), Decision::Login);
+        assert_eq!(
+            decide(&r, &client(true), Some(&auth(1)), false, false, None, now()),
+            Decision::Login
+        );
         let mut r = req();
         r.hint_sub = Some("someone-else".into());
-        assert_eq!(decide(&r, &client(true), Some(&auth(1)), false, false, None, now()), Decision::Login);
+        assert_eq!(
+            decide(&r, &client(true), Some(&auth(1)), false, false, None, now()),
+            Decision::Login
+        );
     }
 
     #[test]
     fn consent_is_asked_once_per_scope_set() {
         let a = auth(1);
-        assert_eq!(decide(&req(), &client(false), Some(&a), false, false, None, now()), Decision::Consent);
+        assert_eq!(
+            decide(&req(), &client(false), Some(&a), false, false, None, now()),
+            Decision::Consent
+        );
         let c = consent(&["openid", "email"]);
-        assert_eq!(decide(&req(), &client(false), Some(&a), false, false, Some(&c), now()), Decision::Issue);
+        assert_eq!(
+            decide(
+                &req(),
+                &client(false),
+                Some(&a),
+                false,
+                false,
+                Some(&c),
+                now()
+            ),
+            Decision::Issue
+        );
         let narrow = consent(&["openid"]);
-        assert_eq!(decide(&req(), &client(false), Some(&a), false, false, Some(&narrow), now()), Decision::Consent);
+        assert_eq!(
+            decide(
+                &req(),
+                &client(false),
+                Some(&a),
+                false,
+                false,
+                Some(&narrow),
+                now()
+            ),
+            Decision::Consent
+        );
         let mut r = req();
         r.prompt.consent = true;
-        assert_eq!(decide(&r, &client(false), Some(&a), false, false, Some(&c), now()), Decision::Consent);
-        assert_eq!(decide(&r, &client(false), Some(&a), false, true, Some(&c), now()), Decision::Issue);
-        r.prompt = Prompt { none: true, ..Prompt::default() };
-        assert_eq!(decide(&r, &client(false), Some(&a), false, false, None, now()), Decision::Error(ErrorKind::ConsentRequired));
-        assert_eq!(decide(&req(), &client(true), Some(&a), false, false, None, now()), Decision::Issue);
+        assert_eq!(
+            decide(&r, &client(false), Some(&a), false, false, Some(&c), now()),
+            Decision::Consent
+        );
+        assert_eq!(
+            decide(&r, &client(false), Some(&a), false, true, Some(&c), now()),
+            Decision::Issue
+        );
+        r.prompt = Prompt {
+            none: true,
+            ..Prompt::default()
+        };
+        assert_eq!(
+            decide(&r, &client(false), Some(&a), false, false, None, now()),
+            Decision::Error(ErrorKind::ConsentRequired)
+        );
+        assert_eq!(
+            decide(&req(), &client(true), Some(&a), false, false, None, now()),
+            Decision::Issue
+        );
     }
 }

@@ -68,22 +68,33 @@ pub enum AuthorizeError {
 }
 
 /// Step 1: the client and redirect URI. Anything wrong here is a page, never a redirect.
-pub fn redirect_target(params: &Params, client: Option<&Client>) -> Result<RedirectTarget, AuthorizeError> {
+pub fn redirect_target(
+    params: &Params,
+    client: Option<&Client>,
+) -> Result<RedirectTarget, AuthorizeError> {
     for key in ["client_id", "redirect_uri", "response_mode", "state"] {
         if params.is_duplicated(key) {
-            return Err(AuthorizeError::Page(format!("The request includes {key} more than once.")));
+            return Err(AuthorizeError::Page(format!(
+                "The request includes {key} more than once."
+            )));
         }
     }
     let Some(client_id) = params.get("client_id") else {
-        return Err(AuthorizeError::Page("The request does not say which application is asking (client_id is missing).".into()));
+        return Err(AuthorizeError::Page(
+            "The request does not say which application is asking (client_id is missing).".into(),
+        ));
     };
     let Some(client) = client.filter(|c| c.client_id == client_id) else {
-        return Err(AuthorizeError::Page("The application that sent you here is not registered with this provider.".into()));
+        return Err(AuthorizeError::Page(
+            "The application that sent you here is not registered with this provider.".into(),
+        ));
     };
     // OIDC Core 3.1.2.1: redirect_uri is REQUIRED and must exactly match a registered value
     // (simple string comparison, OIDC Core 3.1.2.1 / RFC 6749 3.1.2.3).
     let Some(redirect_uri) = params.get("redirect_uri") else {
-        return Err(AuthorizeError::Page("The request does not include a redirect_uri.".into()));
+        return Err(AuthorizeError::Page(
+            "The request does not include a redirect_uri.".into(),
+        ));
     };
     if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
         return Err(AuthorizeError::Page(
@@ -101,14 +112,19 @@ pub fn redirect_target(params: &Params, client: Option<&Client>) -> Result<Redir
         state: params.get("state").map(str::to_string),
     };
     if response_mode.is_err() {
-        return Err(AuthorizeError::Redirect(target, OAuthError::invalid_request("unsupported response_mode")));
+        return Err(AuthorizeError::Redirect(
+            target,
+            OAuthError::invalid_request("unsupported response_mode"),
+        ));
     }
     Ok(target)
 }
 
 /// RFC 7636 4.1: 43-128 characters of [A-Z a-z 0-9 - . _ ~].
 pub fn valid_pkce_value(v: &str) -> bool {
-    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 pub struct Checks {
@@ -116,56 +132,127 @@ pub struct Checks {
 }
 
 /// Step 2: everything else, with errors redirected to `target`.
-pub fn parse(params: &Params, client: &Client, target: RedirectTarget, checks: &Checks) -> Result<AuthorizeRequest, AuthorizeError> {
-    let fail = |kind: ErrorKind, msg: &'static str| Err(AuthorizeError::Redirect(target.clone(), OAuthError::new(kind, msg)));
+pub fn parse(
+    params: &Params,
+    client: &Client,
+    target: RedirectTarget,
+    checks: &Checks,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let fail = |kind: ErrorKind, msg: &'static str| {
+        Err(AuthorizeError::Redirect(
+            target.clone(),
+            OAuthError::new(kind, msg),
+        ))
+    };
     if let Some(msg) = params.first_malformed() {
-        return Err(AuthorizeError::Redirect(target.clone(), OAuthError::invalid_request(msg)));
+        return Err(AuthorizeError::Redirect(
+            target.clone(),
+            OAuthError::invalid_request(msg),
+        ));
     }
     // OIDC Core 6: request objects are not supported (discovery says so).
     if params.get("request").is_some() {
-        return fail(ErrorKind::RequestNotSupported, "request objects are not supported");
+        return fail(
+            ErrorKind::RequestNotSupported,
+            "request objects are not supported",
+        );
     }
     if params.get("request_uri").is_some() {
-        return fail(ErrorKind::RequestUriNotSupported, "request_uri is not supported");
+        return fail(
+            ErrorKind::RequestUriNotSupported,
+            "request_uri is not supported",
+        );
     }
     match params.get("response_type") {
         None => return fail(ErrorKind::InvalidRequest, "response_type is required"),
         Some("code") => {}
-        Some(_) => return fail(ErrorKind::UnsupportedResponseType, "only response_type=code is supported"),
+        Some(_) => {
+            return fail(
+                ErrorKind::UnsupportedResponseType,
+                "only response_type=code is supported",
+            );
+        }
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
-        return fail(ErrorKind::UnauthorizedClient, "this client may not use the authorization code grant");
+        return fail(
+            ErrorKind::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        );
     }
     let scopes = scopes::parse(params.get("scope").unwrap_or(""));
     if !scopes::has(&scopes, "openid") {
         return fail(ErrorKind::InvalidScope, "the openid scope is required");
     }
-    if scopes.iter().any(|s| !scopes::SUPPORTED.contains(&s.as_str())) {
-        return fail(ErrorKind::InvalidScope, "the request includes an unknown scope");
+    if scopes
+        .iter()
+        .any(|s| !scopes::SUPPORTED.contains(&s.as_str()))
+    {
+        return fail(
+            ErrorKind::InvalidScope,
+            "the request includes an unknown scope",
+        );
     }
     if scopes.iter().any(|s| !client.allows_scope(s)) {
-        return fail(ErrorKind::InvalidScope, "the request includes a scope this client may not use");
+        return fail(
+            ErrorKind::InvalidScope,
+            "the request includes a scope this client may not use",
+        );
     }
     // RFC 7636 4.3 / 4.4.1: only S256; `plain` (the default method) is refused.
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (None, None) => None,
-        (None, Some(_)) => return fail(ErrorKind::InvalidRequest, "code_challenge_method without code_challenge"),
-        (Some(_), None | Some("plain")) => return fail(ErrorKind::InvalidRequest, "code_challenge_method must be S256"),
+        (None, Some(_)) => {
+            return fail(
+                ErrorKind::InvalidRequest,
+                "code_challenge_method without code_challenge",
+            );
+        }
+        (Some(_), None | Some("plain")) => {
+            return fail(
+                ErrorKind::InvalidRequest,
+                "code_challenge_method must be S256",
+            );
+        }
         (Some(c), Some("S256")) if valid_pkce_value(c) => Some(c.to_string()),
-        (Some(_), Some("S256")) => return fail(ErrorKind::InvalidRequest, "code_challenge is malformed"),
-        (Some(_), Some(_)) => return fail(ErrorKind::InvalidRequest, "code_challenge_method must be S256"),
+        (Some(_), Some("S256")) => {
+            return fail(ErrorKind::InvalidRequest, "code_challenge is malformed");
+        }
+        (Some(_), Some(_)) => {
+            return fail(
+                ErrorKind::InvalidRequest,
+                "code_challenge_method must be S256",
+            );
+        }
     };
-    if code_challenge.is_none() && (client.is_public() || client.require_pkce || checks.require_pkce_for_all) {
-        return fail(ErrorKind::InvalidRequest, "PKCE (code_challenge with S256) is required for this client");
+    if code_challenge.is_none()
+        && (client.is_public() || client.require_pkce || checks.require_pkce_for_all)
+    {
+        return fail(
+            ErrorKind::InvalidRequest,
+            "PKCE (code_challenge with S256) is required for this client",
+        );
     }
     let prompt = match parse_prompt(params.get("prompt")) {
         Some(p) => p,
-        None => return fail(ErrorKind::InvalidRequest, "prompt has an unknown value, or combines none with another value"),
+        None => {
+            return fail(
+                ErrorKind::InvalidRequest,
+                "prompt has an unknown value, or combines none with another value",
+            );
+        }
     };
     let max_age = match params.get("max_age").map(str::parse::<i64>) {
         None => None,
         Some(Ok(n)) if n >= 0 => Some(n),
-        Some(_) => return fail(ErrorKind::InvalidRequest, "max_age must be a non-negative integer"),
+        Some(_) => {
+            return fail(
+                ErrorKind::InvalidRequest,
+                "max_age must be a non-negative integer",
+            );
+        }
     };
     let claims = match params.get("claims") {
         None => None,
@@ -184,7 +271,10 @@ pub fn parse(params: &Params, client: &Client, target: RedirectTarget, checks: &
         max_age,
         login_hint: params.get("login_hint").map(str::to_string),
         hint_sub: None,
-        acr_values: params.get("acr_values").map(|a| scopes::parse(a)).unwrap_or_default(),
+        acr_values: params
+            .get("acr_values")
+            .map(scopes::parse)
+            .unwrap_or_default(),
         claims,
     })
 }
@@ -243,7 +333,10 @@ mod tests {
             ("response_type".into(), "code".into()),
             ("scope".into(), "openid email".into()),
             ("state".into(), "s1".into()),
-            ("code_challenge".into(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            (
+                "code_challenge".into(),
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            ),
             ("code_challenge_method".into(), "S256".into()),
         ];
         for (k, val) in extra {
@@ -258,7 +351,14 @@ mod tests {
     fn run(p: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
         let c = client();
         let t = redirect_target(p, Some(&c))?;
-        parse(p, &c, t, &Checks { require_pkce_for_all: false })
+        parse(
+            p,
+            &c,
+            t,
+            &Checks {
+                require_pkce_for_all: false,
+            },
+        )
     }
 
     fn redirect_error(p: &Params) -> ErrorKind {
@@ -273,7 +373,12 @@ mod tests {
 
     #[test]
     fn a_good_request_parses() {
-        let r = run(&params(&[("nonce", "n"), ("max_age", "30"), ("prompt", "login consent")])).unwrap();
+        let r = run(&params(&[
+            ("nonce", "n"),
+            ("max_age", "30"),
+            ("prompt", "login consent"),
+        ]))
+        .unwrap();
         assert_eq!(r.scopes, vec!["openid", "email"]);
         assert_eq!(r.max_age, Some(30));
         assert!(r.prompt.login && r.prompt.consent && !r.prompt.none);
@@ -281,10 +386,22 @@ mod tests {
 
     #[test]
     fn bad_client_or_redirect_uri_never_redirects() {
-        assert!(matches!(run(&params(&[("redirect_uri", "https://evil.example/cb")])), Err(AuthorizeError::Page(_))));
-        assert!(matches!(run(&params(&[("redirect_uri", "https://app.example/cb/")])), Err(AuthorizeError::Page(_))));
-        assert!(matches!(run(&params(&[("redirect_uri", "")])), Err(AuthorizeError::Page(_))));
-        assert!(matches!(run(&params(&[("client_id", "other")])), Err(AuthorizeError::Page(_))));
+        assert!(matches!(
+            run(&params(&[("redirect_uri", "https://evil.example/cb")])),
+            Err(AuthorizeError::Page(_))
+        ));
+        assert!(matches!(
+            run(&params(&[("redirect_uri", "https://app.example/cb/")])),
+            Err(AuthorizeError::Page(_))
+        ));
+        assert!(matches!(
+            run(&params(&[("redirect_uri", "")])),
+            Err(AuthorizeError::Page(_))
+        ));
+        assert!(matches!(
+            run(&params(&[("client_id", "other")])),
+            Err(AuthorizeError::Page(_))
+        ));
         let dup = Params::from_pairs(vec![
             ("client_id".into(), "app".into()),
             ("redirect_uri".into(), "https://app.example/cb".into()),
@@ -295,24 +412,69 @@ mod tests {
 
     #[test]
     fn protocol_errors_redirect_with_state() {
-        assert_eq!(redirect_error(&params(&[("response_type", "token")])), ErrorKind::UnsupportedResponseType);
-        assert_eq!(redirect_error(&params(&[("response_type", "")])), ErrorKind::InvalidRequest);
-        assert_eq!(redirect_error(&params(&[("scope", "email")])), ErrorKind::InvalidScope);
-        assert_eq!(redirect_error(&params(&[("scope", "openid admin")])), ErrorKind::InvalidScope);
-        assert_eq!(redirect_error(&params(&[("scope", "openid phone")])), ErrorKind::InvalidScope);
-        assert_eq!(redirect_error(&params(&[("prompt", "none login")])), ErrorKind::InvalidRequest);
-        assert_eq!(redirect_error(&params(&[("max_age", "-1")])), ErrorKind::InvalidRequest);
-        assert_eq!(redirect_error(&params(&[("claims", "[1]")])), ErrorKind::InvalidRequest);
-        assert_eq!(redirect_error(&params(&[("request", "x.y.z")])), ErrorKind::RequestNotSupported);
-        assert_eq!(redirect_error(&params(&[("response_mode", "fragment")])), ErrorKind::InvalidRequest);
+        assert_eq!(
+            redirect_error(&params(&[("response_type", "token")])),
+            ErrorKind::UnsupportedResponseType
+        );
+        assert_eq!(
+            redirect_error(&params(&[("response_type", "")])),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(&params(&[("scope", "email")])),
+            ErrorKind::InvalidScope
+        );
+        assert_eq!(
+            redirect_error(&params(&[("scope", "openid admin")])),
+            ErrorKind::InvalidScope
+        );
+        assert_eq!(
+            redirect_error(&params(&[("scope", "openid phone")])),
+            ErrorKind::InvalidScope
+        );
+        assert_eq!(
+            redirect_error(&params(&[("prompt", "none login")])),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(&params(&[("max_age", "-1")])),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(&params(&[("claims", "[1]")])),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(&params(&[("request", "x.y.z")])),
+            ErrorKind::RequestNotSupported
+        );
+        assert_eq!(
+            redirect_error(&params(&[("response_mode", "fragment")])),
+            ErrorKind::InvalidRequest
+        );
     }
 
     #[test]
     fn pkce_is_s256_only_and_required_for_public_clients() {
-        assert_eq!(redirect_error(&params(&[("code_challenge", ""), ("code_challenge_method", "")])), ErrorKind::InvalidRequest);
-        assert_eq!(redirect_error(&params(&[("code_challenge_method", "plain")])), ErrorKind::InvalidRequest);
-        assert_eq!(redirect_error(&params(&[("code_challenge_method", "")])), ErrorKind::InvalidRequest);
-        assert_eq!(redirect_error(&params(&[("code_challenge", "short")])), ErrorKind::InvalidRequest);
+        assert_eq!(
+            redirect_error(&params(&[
+                ("code_challenge", ""),
+                ("code_challenge_method", "")
+            ])),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(&params(&[("code_challenge_method", "plain")])),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(&params(&[("code_challenge_method", "")])),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(&params(&[("code_challenge", "short")])),
+            ErrorKind::InvalidRequest
+        );
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! `Settings`: the validated, frozen configuration the rest of Lanyard is built from. Every value
+//! here has passed its checks; consumers do not re-validate.
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lanyard_core::ProviderConfig;
+use lanyard_core::authn::password::Argon2Params;
+use lanyard_core::model::{Client, SigningAlg};
+use lanyard_core::secret::Secret;
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `https`, or `http` only on localhost / 127.0.0.1 / [::1]; no query, fragment or user info.
+    /// Use `issuer_str()` for the `iss` value.
+    pub issuer: Url,
+    pub listen: SocketAddr,
+    pub database: DatabaseSettings,
+    pub encryption: EncryptionSettings,
+    pub sessions: SessionSettings,
+    pub tokens: TokenSettings,
+    pub passwords: PasswordSettings,
+    pub signing: SigningSettings,
+    pub oauth: OAuthSettings,
+    pub ui: UiSettings,
+    pub logging: LoggingSettings,
+    /// Clients declared in the file (`managed_by = "config"`), to be reconciled into the store.
+    pub clients: Vec<Client>,
+}
+
+impl Settings {
+    /// The issuer identifier as it appears in `iss` and discovery: no trailing slash.
+    pub fn issuer_str(&self) -> String {
+        self.issuer.as_str().trim_end_matches('/').to_string()
+    }
+
+    /// Whether the issuer is served over https (cookies get `Secure` and the `__Host-` prefix).
+    pub fn is_https(&self) -> bool {
+        self.issuer.scheme() == "https"
+    }
+
+    /// The protocol settings `lanyard_core::Provider` takes.
+    pub fn provider_config(&self) -> ProviderConfig {
+        ProviderConfig {
+            issuer: self.issuer_str(),
+            code_lifetime: chrono_duration(self.tokens.code_lifetime),
+            access_token_lifetime: chrono_duration(self.tokens.access_token_lifetime),
+            id_token_lifetime: chrono_duration(self.tokens.id_token_lifetime),
+            refresh_token_lifetime: chrono_duration(self.tokens.refresh_token_lifetime),
+            algorithms: self.signing.algorithms.clone(),
+            require_pkce_for_all: self.oauth.require_pkce_for_all,
+        }
+    }
+}
+
+/// `std` to `chrono` duration. Config durations are capped far below chrono's range.
+pub fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    /// `sqlite://...` or `postgres://...`; may carry a password, so `Debug` masks it.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url_password(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+fn redact_url_password(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            if url.set_password(Some("redacted")).is_ok() {
+                url.to_string()
+            } else {
+                "[redacted]".to_string()
+            }
+        }
+        Ok(_) => raw.to_string(),
+        // Not a URL we understand: it might contain anything.
+        Err(_) => "[redacted]".to_string(),
+    }
+}
+
+/// The AES-256-GCM key for data encrypted at rest (TOTP seeds, signing keys), with its id, plus
+/// retired keys still needed to decrypt older rows.
+#[derive(Clone)]
+pub struct EncryptionSettings {
+    pub key_id: String,
+    /// Exactly 32 bytes.
+    pub key: Secret<Vec<u8>>,
+    /// `(key_id, 32-byte key)` pairs; decrypt only. `Debug` prints only the ids.
+    pub old_keys: Vec<(String, Vec<u8>)>,
+}
+
+impl fmt::Debug for EncryptionSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let old: Vec<(&str, Secret<()>)> = self
+            .old_keys
+            .iter()
+            .map(|(id, _)| (id.as_str(), Secret::new(())))
+            .collect();
+        f.debug_struct("EncryptionSettings")
+            .field("key_id", &self.key_id)
+            .field("key", &self.key)
+            .field("old_keys", &old)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Base name; the web layer adds `__Host-` on https issuers.
+    pub cookie_name: String,
+    /// Rolling: extended by activity and by the keep-alive endpoint.
+    pub idle_timeout: Duration,
+    /// Hard limit after login, whatever the activity.
+    pub absolute_lifetime: Duration,
+    /// How long a login flow may take after its password step.
+    pub login_flow_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// At most 60 s (RFC 6749 4.1.2 recommends 10 minutes at most; OIDC practice is shorter).
+    pub code_lifetime: Duration,
+    pub access_token_lifetime: Duration,
+    pub id_token_lifetime: Duration,
+    pub refresh_token_lifetime: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordSettings {
+    pub argon2: Argon2Params,
+    /// Password hashes computed at once; `0` in the file means the number of CPUs.
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningSettings {
+    /// Always contains RS256 (OIDC Core 15.1); order as written, duplicates removed.
+    pub algorithms: Vec<SigningAlg>,
+    /// `Cache-Control: max-age` of the JWKS and discovery documents.
+    pub jwks_max_age: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// PKCE for confidential clients too (public clients always need it).
+    pub require_pkce_for_all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiSettings {
+    pub product_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggingSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `lanyard=debug,sqlx=warn`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}

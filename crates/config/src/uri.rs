@@ -1,0 +1,160 @@
+//! URL rules for the issuer and for registered redirect URIs.
+//!
+//! Redirect URIs are stored exactly as written, because `/authorize` and `/logout` compare them
+//! by exact string (OIDC Core 3.1.2.1); `url::Url` is only used to check them.
+use url::{Host, Url};
+
+/// OIDC Discovery 3: the issuer is an https URL with no query or fragment. Plain http is allowed
+/// only on a loopback host, for local development.
+pub(crate) fn check_issuer(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("not an absolute URL ({e})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        _ => return Err("must be https, or http on localhost, 127.0.0.1 or [::1]".to_string()),
+    }
+    if url.query().is_some() {
+        return Err("must not contain a query".to_string());
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".to_string());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".to_string());
+    }
+    Ok(url)
+}
+
+/// Redirect and post-logout redirect URIs (RFC 6749 3.1.2, RFC 8252 7, RFC 9700 2.1): absolute,
+/// no fragment; https, or http on a loopback host, or, for public native clients only, a private
+/// scheme named after a reverse domain (`com.example.app:/cb`).
+pub(crate) fn check_redirect_uri(raw: &str, public_client: bool) -> Result<(), String> {
+    if raw.trim() != raw {
+        return Err("must not start or end with whitespace".to_string());
+    }
+    let url = Url::parse(raw).map_err(|e| format!("not an absolute URL ({e})"))?;
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".to_string());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".to_string());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err("must be https, or http on a loopback host".to_string()),
+        _ if !public_client => {
+            Err("must be https, or http on a loopback host (custom schemes are for public native clients only)".to_string())
+        }
+        scheme if !scheme.contains('.') => {
+            Err("a custom scheme must be a reverse domain name such as com.example.app (RFC 8252 7.1)".to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// RFC 8252 7.3 loopback hosts, plus `localhost` for development convenience.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_rules() {
+        for ok in [
+            "https://id.example.com",
+            "https://id.example.com/tenant/",
+            "http://localhost:8080",
+            "http://127.0.0.1",
+            "http://[::1]:8080",
+        ] {
+            assert!(check_issuer(ok).is_ok(), "{ok}");
+        }
+        assert!(
+            check_issuer("http://id.example.com")
+                .unwrap_err()
+                .starts_with("must be https")
+        );
+        assert!(
+            check_issuer("ftp://id.example.com")
+                .unwrap_err()
+                .starts_with("must be https")
+        );
+        assert!(
+            check_issuer("https://id.example.com/?a=b")
+                .unwrap_err()
+                .contains("query")
+        );
+        assert!(
+            check_issuer("https://id.example.com/#x")
+                .unwrap_err()
+                .contains("fragment")
+        );
+        assert!(
+            check_issuer("https://u:p@id.example.com")
+                .unwrap_err()
+                .contains("user name")
+        );
+        assert!(
+            check_issuer("id.example.com")
+                .unwrap_err()
+                .starts_with("not an absolute URL")
+        );
+    }
+
+    #[test]
+    fn redirect_rules() {
+        assert!(check_redirect_uri("https://app.example/cb", false).is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:8081/callback", false).is_ok());
+        assert!(check_redirect_uri("http://localhost/cb", false).is_ok());
+        assert!(check_redirect_uri("http://[::1]:1234/cb", true).is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb", true).is_ok());
+
+        assert_eq!(
+            check_redirect_uri("http://app.example/cb", false).unwrap_err(),
+            "must be https, or http on a loopback host"
+        );
+        assert!(
+            check_redirect_uri("com.example.app:/cb", false)
+                .unwrap_err()
+                .contains("public native clients only")
+        );
+        assert!(
+            check_redirect_uri("myapp:/cb", true)
+                .unwrap_err()
+                .contains("reverse domain")
+        );
+        assert!(
+            check_redirect_uri("javascript:alert(1)", true)
+                .unwrap_err()
+                .contains("reverse domain")
+        );
+        assert_eq!(
+            check_redirect_uri("https://app.example/cb#x", false).unwrap_err(),
+            "must not contain a fragment"
+        );
+        assert_eq!(
+            check_redirect_uri("https://app.example/cb#", false).unwrap_err(),
+            "must not contain a fragment"
+        );
+        assert!(
+            check_redirect_uri("/cb", false)
+                .unwrap_err()
+                .starts_with("not an absolute URL")
+        );
+        assert!(
+            check_redirect_uri(" https://app.example/cb", false)
+                .unwrap_err()
+                .contains("whitespace")
+        );
+    }
+}

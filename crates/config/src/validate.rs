@@ -1,0 +1,366 @@
+//! `validate()`: `RawConfig` -> `Settings`, collecting every problem with its key path. Absent
+//! values take their defaults; a bad value records a problem and the default stands in for it so
+//! the checks that depend on it still run.
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use lanyard_core::authn::password::Argon2Params;
+use lanyard_core::model::SigningAlg;
+
+use crate::encryption::KeyFile;
+use crate::error::Problems;
+use crate::raw::{
+    DurationText, Field, Lenient, RawConfig, RawLogging, RawPasswords, RawSessions, RawSigning,
+    RawTokens,
+};
+use crate::secret_ref::Sources;
+use crate::settings::{
+    DatabaseSettings, LoggingSettings, OAuthSettings, PasswordSettings, SessionSettings, Settings,
+    SigningSettings, TokenSettings, UiSettings,
+};
+use crate::{duration, secret_ref, uri};
+
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://data/lanyard.db";
+const MINUTE: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+
+pub(crate) struct Validator<'a> {
+    pub sources: Sources<'a>,
+    pub problems: Problems,
+    /// A key file to write once the whole configuration has been found valid.
+    pub key_file: Option<KeyFile>,
+}
+
+impl<'a> Validator<'a> {
+    pub(crate) fn new(
+        env: &'a HashMap<String, String>,
+        base_dir: &'a Path,
+        problems: Problems,
+    ) -> Self {
+        Self {
+            sources: Sources { env, base_dir },
+            problems,
+            key_file: None,
+        }
+    }
+
+    /// `None` only when a required value (the issuer) is missing or bad; a problem says so.
+    pub(crate) fn settings(&mut self, raw: RawConfig) -> Option<Settings> {
+        let issuer = self
+            .required(
+                "issuer",
+                raw.issuer,
+                "required, e.g. issuer = \"https://id.example.com\"",
+            )
+            .and_then(|text| {
+                uri::check_issuer(&text)
+                    .map_err(|m| self.problems.push("issuer", m))
+                    .ok()
+            });
+        let listen = self
+            .take("listen", raw.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen.parse::<SocketAddr>().map_err(|_| {
+            self.problems.push(
+                "listen",
+                "must be an IP address and port, like \"127.0.0.1:8080\" or \"[::]:8080\"",
+            )
+        });
+        let database = self.database(raw.database);
+        let encryption = self.encryption(raw.encryption);
+        let sessions = self.sessions(raw.sessions);
+        let tokens = self.tokens(raw.tokens);
+        let passwords = self.passwords(raw.passwords);
+        let signing = self.signing(raw.signing);
+        let oauth = OAuthSettings {
+            require_pkce_for_all: self
+                .take("oauth.require_pkce_for_all", raw.oauth.require_pkce_for_all)
+                .unwrap_or(false),
+        };
+        let product_name = self
+            .take("ui.product_name", raw.ui.product_name)
+            .unwrap_or_else(|| "Lanyard".into());
+        if product_name.trim().is_empty() {
+            self.problems.push("ui.product_name", "must not be empty");
+        }
+        let logging = self.logging(raw.logging);
+        let clients = self.clients(raw.clients, &signing.algorithms);
+        Some(Settings {
+            issuer: issuer?,
+            listen: listen.ok()?,
+            database,
+            encryption,
+            sessions,
+            tokens,
+            passwords,
+            signing,
+            oauth,
+            ui: UiSettings { product_name },
+            logging,
+            clients,
+        })
+    }
+
+    /// The value of a leaf if present and well-typed; a type error becomes a problem at `path`.
+    pub(crate) fn take<T>(&mut self, path: &str, field: Field<T>) -> Option<T> {
+        match field? {
+            Lenient::Ok(v) => Some(v),
+            Lenient::Invalid(message) => {
+                self.problems.push(path, message);
+                None
+            }
+        }
+    }
+
+    /// Like `take`, but an absent value is a problem too.
+    pub(crate) fn required<T>(&mut self, path: &str, field: Field<T>, message: &str) -> Option<T> {
+        if field.is_none() {
+            self.problems.push(path, message);
+        }
+        self.take(path, field)
+    }
+
+    /// A positive duration no longer than `max`; `default` when absent or bad.
+    fn duration(
+        &mut self,
+        path: &str,
+        field: Field<DurationText>,
+        default: u64,
+        max: u64,
+    ) -> Duration {
+        let default = Duration::from_secs(default);
+        let Some(DurationText(text)) = self.take(path, field) else {
+            return default;
+        };
+        match duration::parse(&text) {
+            Ok(d) if d.as_secs() > max => {
+                let max = duration::render(Duration::from_secs(max));
+                self.problems.push(path, format!("must be at most {max}"));
+                default
+            }
+            Ok(d) => d,
+            Err(message) => {
+                self.problems.push(path, message);
+                default
+            }
+        }
+    }
+
+    fn database(&mut self, raw: crate::raw::RawDatabase) -> DatabaseSettings {
+        // The URL may carry a password, so it is a secret reference like the others.
+        let url = match raw.url {
+            None => DEFAULT_DATABASE_URL.to_string(),
+            Some(value) => self
+                .secret_string("database.url", value)
+                .unwrap_or_default(),
+        };
+        if !(url.is_empty()
+            || ["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| url.starts_with(p)))
+        {
+            self.problems.push(
+                "database.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            );
+        }
+        let max_connections = self
+            .take("database.max_connections", raw.max_connections)
+            .unwrap_or(10);
+        if max_connections == 0 {
+            self.problems
+                .push("database.max_connections", "must be at least 1");
+        }
+        DatabaseSettings {
+            url,
+            max_connections,
+        }
+    }
+
+    /// A secret reference that must resolve to a non-empty string.
+    pub(crate) fn secret_string(&mut self, path: &str, value: toml::Value) -> Option<String> {
+        let secret = secret_ref::parse(value, path, false, &mut self.problems)?;
+        match self.sources.resolve(&secret, path, &mut self.problems)? {
+            secret_ref::Resolved::Value(v) if v.is_empty() => {
+                self.problems.push(path, "must not be empty");
+                None
+            }
+            secret_ref::Resolved::Value(v) => Some(v),
+            // Only reachable with create = true, which parse() refused above.
+            secret_ref::Resolved::Missing(_) => None,
+        }
+    }
+
+    fn sessions(&mut self, raw: RawSessions) -> SessionSettings {
+        let cookie_name = self
+            .take("sessions.cookie_name", raw.cookie_name)
+            .unwrap_or_else(|| "lanyard_session".into());
+        // RFC 6265 4.1.1 token characters, kept to a safe subset; the prefix is the web layer's job.
+        if cookie_name.is_empty()
+            || !cookie_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            self.problems.push(
+                "sessions.cookie_name",
+                "must be non-empty and use only A-Z a-z 0-9 - _ .",
+            );
+        } else if cookie_name.starts_with("__") {
+            self.problems.push(
+                "sessions.cookie_name",
+                "must not start with __ (the __Host- prefix is added on https)",
+            );
+        }
+        let idle_timeout = self.duration(
+            "sessions.idle_timeout",
+            raw.idle_timeout,
+            30 * MINUTE,
+            30 * DAY,
+        );
+        let absolute_lifetime = self.duration(
+            "sessions.absolute_lifetime",
+            raw.absolute_lifetime,
+            10 * HOUR,
+            365 * DAY,
+        );
+        if idle_timeout > absolute_lifetime {
+            self.problems.push(
+                "sessions.idle_timeout",
+                "must not be longer than sessions.absolute_lifetime",
+            );
+        }
+        let login_flow_timeout = self.duration(
+            "sessions.login_flow_timeout",
+            raw.login_flow_timeout,
+            5 * MINUTE,
+            HOUR,
+        );
+        SessionSettings {
+            cookie_name,
+            idle_timeout,
+            absolute_lifetime,
+            login_flow_timeout,
+        }
+    }
+
+    fn tokens(&mut self, raw: RawTokens) -> TokenSettings {
+        TokenSettings {
+            // Codes are single-use and redeemed within seconds; a short life limits a stolen one.
+            code_lifetime: self.duration("tokens.code_lifetime", raw.code_lifetime, 60, 60),
+            // Self-contained JWTs cannot be recalled from resource servers that verify them locally.
+            access_token_lifetime: self.duration(
+                "tokens.access_token_lifetime",
+                raw.access_token_lifetime,
+                10 * MINUTE,
+                DAY,
+            ),
+            id_token_lifetime: self.duration(
+                "tokens.id_token_lifetime",
+                raw.id_token_lifetime,
+                10 * MINUTE,
+                DAY,
+            ),
+            refresh_token_lifetime: self.duration(
+                "tokens.refresh_token_lifetime",
+                raw.refresh_token_lifetime,
+                30 * DAY,
+                365 * DAY,
+            ),
+        }
+    }
+
+    fn passwords(&mut self, raw: RawPasswords) -> PasswordSettings {
+        let d = Argon2Params::default();
+        let argon2 = Argon2Params {
+            memory_kib: self
+                .take("passwords.argon2_memory_kib", raw.argon2_memory_kib)
+                .unwrap_or(d.memory_kib),
+            iterations: self
+                .take("passwords.argon2_iterations", raw.argon2_iterations)
+                .unwrap_or(d.iterations),
+            parallelism: self
+                .take("passwords.argon2_parallelism", raw.argon2_parallelism)
+                .unwrap_or(d.parallelism),
+        };
+        // The argon2 crate's own limits (RFC 9106 3.1), checked here so the server never starts
+        // with parameters it cannot hash with.
+        if !(1..=0xFF_FFFF).contains(&argon2.parallelism) {
+            self.problems.push(
+                "passwords.argon2_parallelism",
+                "must be between 1 and 16777215",
+            );
+        }
+        if argon2.iterations == 0 {
+            self.problems
+                .push("passwords.argon2_iterations", "must be at least 1");
+        }
+        if u64::from(argon2.memory_kib) < 8 * u64::from(argon2.parallelism.max(1)) {
+            self.problems.push(
+                "passwords.argon2_memory_kib",
+                "must be at least 8 × argon2_parallelism",
+            );
+        }
+        let max = self
+            .take("passwords.max_concurrent_hashes", raw.max_concurrent_hashes)
+            .unwrap_or(0);
+        let max_concurrent_hashes = match max {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        PasswordSettings {
+            argon2,
+            max_concurrent_hashes,
+        }
+    }
+
+    fn signing(&mut self, raw: RawSigning) -> SigningSettings {
+        let algorithms = match self.take("signing.algorithms", raw.algorithms) {
+            None => SigningAlg::ALL.to_vec(),
+            Some(names) => {
+                let mut algs = Vec::new();
+                for (i, name) in names.iter().enumerate() {
+                    match SigningAlg::parse(name) {
+                        Some(alg) if !algs.contains(&alg) => algs.push(alg),
+                        Some(_) => {}
+                        None => self.problems.push(
+                            format!("signing.algorithms[{i}]"),
+                            format!("unknown algorithm {name:?}; allowed: RS256, ES256, EdDSA"),
+                        ),
+                    }
+                }
+                if !algs.contains(&SigningAlg::RS256) {
+                    // OIDC Core 15.1: RS256 must be supported; every RP can verify it.
+                    self.problems.push(
+                        "signing.algorithms",
+                        "must include RS256 (OpenID Connect Core 15.1)",
+                    );
+                    algs.insert(0, SigningAlg::RS256);
+                }
+                algs
+            }
+        };
+        let jwks_max_age = self.duration("signing.jwks_max_age", raw.jwks_max_age, 5 * MINUTE, DAY);
+        SigningSettings {
+            algorithms,
+            jwks_max_age,
+        }
+    }
+
+    fn logging(&mut self, raw: RawLogging) -> LoggingSettings {
+        let format = self.take("logging.format", raw.format).unwrap_or_default();
+        let level = self
+            .take("logging.level", raw.level)
+            .unwrap_or_else(|| "info".into());
+        if level.trim().is_empty() {
+            self.problems.push(
+                "logging.level",
+                "must not be empty (e.g. \"info\" or \"lanyard=debug,sqlx=warn\")",
+            );
+        }
+        LoggingSettings { format, level }
+    }
+}

@@ -1,0 +1,194 @@
+//! The one place that turns failures into responses: OAuth JSON (RFC 6749 5.2, with 401 and
+//! `WWW-Authenticate` for `invalid_client`), bearer errors (RFC 6750 3), or an HTML page. Causes
+//! are logged here once and never written into a response body.
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lanyard_core::oidc::error::{ErrorKind, OAuthError, ProviderError};
+use lanyard_core::oidc::token::BearerError;
+use lanyard_core::store::StoreError;
+
+#[derive(Debug)]
+pub enum WebError {
+    /// An HTML error page.
+    Page {
+        status: StatusCode,
+        title: String,
+        message: String,
+    },
+    /// A JSON OAuth error from a token-style endpoint.
+    OAuth(OAuthError),
+    Bearer(BearerError),
+    /// Something broke on our side; the cause is logged, the user sees a generic page.
+    Internal(String),
+    /// The database is unreachable.
+    Unavailable(String),
+}
+
+impl WebError {
+    pub fn page(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Page {
+            status,
+            title: title.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::page(
+            StatusCode::BAD_REQUEST,
+            "Something is wrong with this request",
+            message,
+        )
+    }
+
+    pub fn csrf() -> Self {
+        Self::page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The page was open too long or was submitted from another site. Go back, reload the page and try again.",
+        )
+    }
+
+    pub fn flow_expired() -> Self {
+        Self::page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired",
+            "Your sign-in took too long or was already completed. Return to the application and start again.",
+        )
+    }
+
+    /// Map a provider error for a browser endpoint.
+    pub fn from_provider_page(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Store(StoreError::Unavailable(m)) => Self::Unavailable(m),
+            ProviderError::OAuth(o) => Self::page(
+                StatusCode::BAD_REQUEST,
+                "This request can't be completed",
+                o.description.to_string(),
+            ),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+
+    /// Map a provider error for a JSON endpoint.
+    pub fn from_provider_json(e: ProviderError) -> Self {
+        match e {
+            ProviderError::OAuth(o) => Self::OAuth(o),
+            ProviderError::Store(StoreError::Unavailable(m)) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<tower_sessions::session::Error> for WebError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        Self::Unavailable(format!("session store: {e}"))
+    }
+}
+
+pub fn oauth_json(err: &OAuthError) -> Response {
+    let body =
+        serde_json::json!({ "error": err.kind.as_str(), "error_description": err.description });
+    let status = StatusCode::from_u16(err.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut res = (status, axum::Json(body)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if err.kind == ErrorKind::InvalidClient {
+        // RFC 6749 5.2: 401 with a WWW-Authenticate matching the scheme the client may use.
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"lanyard\", charset=\"UTF-8\""),
+        );
+    }
+    res
+}
+
+fn bearer(e: &BearerError) -> Response {
+    // RFC 6750 3.1.
+    let (status, value) = match e {
+        BearerError::InvalidToken => (
+            StatusCode::UNAUTHORIZED,
+            "Bearer error=\"invalid_token\", error_description=\"the access token is invalid, expired or revoked\"",
+        ),
+        BearerError::InsufficientScope => (
+            StatusCode::FORBIDDEN,
+            "Bearer error=\"insufficient_scope\", scope=\"openid\"",
+        ),
+        BearerError::Unavailable => return unavailable_json(),
+    };
+    let mut res = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+fn unavailable_json() -> Response {
+    oauth_json(&OAuthError::new(
+        ErrorKind::TemporarilyUnavailable,
+        "the service is temporarily unavailable",
+    ))
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Page {
+                status,
+                title,
+                message,
+            } => crate::templates::error_page(status, &title, &message),
+            Self::OAuth(e) => oauth_json(&e),
+            Self::Bearer(e) => bearer(&e),
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                crate::templates::error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Lanyard hit an unexpected error. It has been logged; please try again.",
+                )
+            }
+            Self::Unavailable(cause) => {
+                tracing::error!(%cause, "database unavailable");
+                crate::templates::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "Lanyard cannot reach its database right now. Please try again in a moment.",
+                )
+            }
+        }
+    }
+}
+
+/// JSON endpoints must not answer with HTML even for infrastructure failures.
+pub struct JsonError(pub WebError);
+
+impl IntoResponse for JsonError {
+    fn into_response(self) -> Response {
+        match self.0 {
+            WebError::Unavailable(cause) => {
+                tracing::error!(%cause, "database unavailable");
+                unavailable_json()
+            }
+            WebError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                oauth_json(&OAuthError::new(ErrorKind::ServerError, "internal error"))
+            }
+            WebError::Page { message, .. } => oauth_json(&OAuthError::invalid_request(message)),
+            other => other.into_response(),
+        }
+    }
+}
+
+impl From<WebError> for JsonError {
+    fn from(e: WebError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<ProviderError> for JsonError {
+    fn from(e: ProviderError) -> Self {
+        Self(WebError::from_provider_json(e))
+    }
+}

@@ -1,0 +1,245 @@
+//! `/authorize` (RFC 6749 4.1.1, OIDC Core 3.1.2) and the consent page (OIDC Core 3.1.2.4).
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lanyard_core::model::Client;
+use lanyard_core::oidc::authorize::decide::needed_scopes;
+use lanyard_core::oidc::authorize::{
+    AuthorizeError, AuthorizeRequest, Decision, RedirectTarget, ResponseMode,
+};
+use lanyard_core::oidc::error::{ErrorKind, OAuthError};
+use lanyard_core::oidc::scopes;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{current_user, see_other, with_query};
+use crate::error::WebError;
+use crate::input::Input;
+use crate::sessions::{Browser, Flow};
+use crate::state::AppState;
+
+pub async fn authorize(
+    State(s): State<AppState>,
+    browser: Browser,
+    input: Input,
+) -> Result<Response, WebError> {
+    let validated = s
+        .provider
+        .validate_authorize(&input.params)
+        .await
+        .map_err(WebError::from_provider_page)?;
+    match validated {
+        Err(AuthorizeError::Page(message)) => Err(WebError::page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request can't be completed",
+            message,
+        )),
+        Err(AuthorizeError::Redirect(target, err)) => Ok(respond_to_client(
+            &s,
+            &target,
+            s.provider.error_params(&target, &err),
+        )),
+        Ok((req, client)) => {
+            let flow = Flow::new(Some(req), s.provider.now());
+            proceed(&s, &browser, flow, &client).await
+        }
+    }
+}
+
+/// Decide the next step for a flow and take it: send the user to log in or consent, or answer
+/// the client with a code or an error.
+pub async fn proceed(
+    s: &AppState,
+    browser: &Browser,
+    flow: Flow,
+    client: &Client,
+) -> Result<Response, WebError> {
+    let Some(req) = flow.request.as_ref() else {
+        return Ok(see_other("/account"));
+    };
+    let auth = browser
+        .auth(s.provider.now(), s.config.absolute_lifetime)
+        .await?;
+    let decision = s
+        .provider
+        .decide(req, client, auth.as_ref(), flow.fresh_login, flow.consented)
+        .await
+        .map_err(WebError::from_provider_page)?;
+    match (decision, auth) {
+        (Decision::Login, _) => {
+            browser.put_flow(&flow).await?;
+            Ok(see_other(&with_query(
+                "/login",
+                &[("flow".into(), flow.id.clone())],
+            )))
+        }
+        (Decision::Consent, _) => {
+            browser.put_flow(&flow).await?;
+            Ok(see_other(&with_query(
+                "/consent",
+                &[("flow".into(), flow.id.clone())],
+            )))
+        }
+        (Decision::Error(kind), _) => {
+            browser.remove_flow(&flow.id).await?;
+            let err = OAuthError::new(kind, interaction_message(kind));
+            Ok(respond_to_client(
+                s,
+                &req.target,
+                s.provider.error_params(&req.target, &err),
+            ))
+        }
+        (Decision::Issue, Some(auth)) => {
+            browser.remove_flow(&flow.id).await?;
+            let params = s
+                .provider
+                .issue_code(req, &auth)
+                .await
+                .map_err(WebError::from_provider_page)?;
+            s.metrics.event("authorization", "code_issued");
+            Ok(respond_to_client(s, &req.target, params))
+        }
+        (Decision::Issue, None) => {
+            Err(WebError::Internal("issue decided without a session".into()))
+        }
+    }
+}
+
+fn interaction_message(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::LoginRequired => "the user must log in",
+        ErrorKind::ConsentRequired => "the user must consent",
+        _ => "user interaction is required",
+    }
+}
+
+/// Send the authorization response to a validated redirect URI: as query parameters, or as an
+/// auto-submitting form (OAuth 2.0 Form Post Response Mode).
+pub fn respond_to_client(
+    s: &AppState,
+    target: &RedirectTarget,
+    params: Vec<(String, String)>,
+) -> Response {
+    match target.response_mode {
+        ResponseMode::Query => see_other(&with_query(&target.redirect_uri, &params)),
+        ResponseMode::FormPost => {
+            let fields: Vec<_> = params
+                .iter()
+                .map(|(k, v)| json!({ "name": k, "value": v }))
+                .collect();
+            let ctx = json!({ "redirect_uri": target.redirect_uri, "params": fields });
+            match s.templates.page(
+                StatusCode::OK,
+                "form_post.html",
+                "Continuing",
+                "",
+                None,
+                ctx,
+            ) {
+                Ok(mut res) => {
+                    res.headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    res
+                }
+                Err(e) => e.into_response(),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FlowQuery {
+    flow: Option<String>,
+}
+
+/// Load the flow named in a request, or explain that it expired.
+pub async fn load_flow(
+    s: &AppState,
+    browser: &Browser,
+    id: Option<&str>,
+) -> Result<(Flow, AuthorizeRequest, Client), WebError> {
+    let id = id.ok_or_else(WebError::flow_expired)?;
+    let flow = browser
+        .flow(id, s.provider.now(), s.config.flow_lifetime)
+        .await?
+        .ok_or_else(WebError::flow_expired)?;
+    let req = flow.request.clone().ok_or_else(WebError::flow_expired)?;
+    let client = s
+        .provider
+        .store
+        .get_client(&req.client_id)
+        .await
+        .map_err(|e| WebError::from_provider_page(e.into()))?
+        .ok_or_else(WebError::flow_expired)?;
+    Ok((flow, req, client))
+}
+
+pub async fn consent_page(
+    State(s): State<AppState>,
+    browser: Browser,
+    Query(q): Query<FlowQuery>,
+) -> Result<Response, WebError> {
+    let (flow, req, client) = load_flow(&s, &browser, q.flow.as_deref()).await?;
+    let Some(auth) = browser
+        .auth(s.provider.now(), s.config.absolute_lifetime)
+        .await?
+    else {
+        return proceed(&s, &browser, flow, &client).await;
+    };
+    let user = current_user(&s, Some(&auth)).await?;
+    let scopes: Vec<_> = needed_scopes(&req)
+        .iter()
+        .filter_map(|sc| scopes::describe(sc).map(|(title, description)| json!({ "name": sc, "title": title, "description": description })))
+        .collect();
+    let ctx = json!({
+        "client": { "name": client.name, "client_id": client.client_id },
+        "scopes": scopes,
+        "user": user,
+        "flow": flow.id,
+        "action": "/consent",
+    });
+    let csrf = browser.csrf_token().await?;
+    s.templates.page(
+        StatusCode::OK,
+        "consent.html",
+        "Allow access",
+        &csrf,
+        user.as_ref(),
+        ctx,
+    )
+}
+
+pub async fn consent_submit(
+    State(s): State<AppState>,
+    browser: Browser,
+    input: Input,
+) -> Result<Response, WebError> {
+    browser.check_csrf(input.params.get("csrf_token")).await?;
+    let (mut flow, req, client) = load_flow(&s, &browser, input.params.get("flow")).await?;
+    let Some(auth) = browser
+        .auth(s.provider.now(), s.config.absolute_lifetime)
+        .await?
+    else {
+        return proceed(&s, &browser, flow, &client).await;
+    };
+    match input.params.get("decision") {
+        Some("allow") => {
+            s.provider
+                .record_consent(auth.user_id, &req)
+                .await
+                .map_err(WebError::from_provider_page)?;
+            flow.consented = true;
+            proceed(&s, &browser, flow, &client).await
+        }
+        Some("deny") => {
+            browser.remove_flow(&flow.id).await?;
+            let err = OAuthError::new(ErrorKind::AccessDenied, "the user declined");
+            Ok(respond_to_client(
+                &s,
+                &req.target,
+                s.provider.error_params(&req.target, &err),
+            ))
+        }
+        _ => Err(WebError::bad_request("Choose Allow or Cancel.")),
+    }
+}

@@ -1,0 +1,132 @@
+//! The login page. The password step is the only factor for now; the second-factor step plugs
+//! into the same flow.
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use lanyard_core::secret::Secret;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::authorize::{load_flow, proceed};
+use super::see_other;
+use crate::error::WebError;
+use crate::input::{ClientIp, Input};
+use crate::sessions::Browser;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    flow: Option<String>,
+}
+
+async fn render(
+    s: &AppState,
+    browser: &Browser,
+    flow: Option<&str>,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let client = match flow {
+        Some(id) => {
+            let (_, _, client) = load_flow(s, browser, Some(id)).await?;
+            Some(json!({ "name": client.name, "client_id": client.client_id }))
+        }
+        None => None,
+    };
+    let ctx = json!({
+        "client": client,
+        "username": username,
+        "error": error,
+        "flow": flow.unwrap_or(""),
+        "action": "/login",
+        "upstreams": [],
+    });
+    let csrf = browser.csrf_token().await?;
+    s.templates
+        .page(status, "login.html", "Sign in", &csrf, None, ctx)
+}
+
+pub async fn login_page(
+    State(s): State<AppState>,
+    browser: Browser,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, WebError> {
+    let hint = match q.flow.as_deref() {
+        Some(id) => load_flow(&s, &browser, Some(id))
+            .await?
+            .1
+            .login_hint
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    render(&s, &browser, q.flow.as_deref(), &hint, None, StatusCode::OK).await
+}
+
+pub async fn login_submit(
+    State(s): State<AppState>,
+    browser: Browser,
+    ClientIp(ip): ClientIp,
+    input: Input,
+) -> Result<Response, WebError> {
+    browser.check_csrf(input.params.get("csrf_token")).await?;
+    let flow_id = input.params.get("flow");
+    let flow = match flow_id {
+        Some(id) => Some(load_flow(&s, &browser, Some(id)).await?),
+        None => None,
+    };
+    let username = input.params.get("username").unwrap_or("").to_string();
+    let password = Secret::new(input.params.get("password").unwrap_or("").to_string());
+    if username.is_empty() || password.expose().is_empty() {
+        return render(
+            &s,
+            &browser,
+            flow_id,
+            &username,
+            Some("Enter your username and password."),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let outcome = s
+        .provider
+        .login_password(&username, password, ip.as_deref())
+        .await
+        .map_err(WebError::from_provider_page)?;
+    let user = match outcome {
+        Ok(u) => u,
+        Err(failure) => {
+            s.metrics.event("login", "failure");
+            return render(
+                &s,
+                &browser,
+                flow_id,
+                &username,
+                Some(failure.message()),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+        }
+    };
+    let auth = s.provider.authenticated(&user);
+    browser.login(&auth).await?;
+    s.metrics.event("login", "success");
+    let client_id = flow.as_ref().map(|(_, r, _)| r.client_id.as_str());
+    s.provider
+        .audit(
+            "login_succeeded",
+            Some(user.id),
+            client_id,
+            ip.as_deref(),
+            json!({ "amr": auth.amr }),
+        )
+        .await
+        .map_err(WebError::from_provider_page)?;
+    match flow {
+        Some((mut flow, _, client)) => {
+            flow.fresh_login = true;
+            proceed(&s, &browser, flow, &client).await
+        }
+        None => Ok(see_other("/account")),
+    }
+}

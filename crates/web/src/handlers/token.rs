@@ -1,0 +1,95 @@
+//! Token-style JSON endpoints: `/token`, `/userinfo`, `/introspect`, `/revoke`.
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use lanyard_core::oidc::error::OAuthError;
+use lanyard_core::oidc::token::BearerError;
+
+use crate::error::{JsonError, WebError};
+use crate::input::{Input, client_credentials};
+use crate::state::AppState;
+
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+async fn authenticated_client(
+    s: &AppState,
+    input: &Input,
+) -> Result<lanyard_core::model::Client, JsonError> {
+    let creds = client_credentials(&input.headers, &input.params).map_err(WebError::OAuth)?;
+    Ok(s.provider.authenticate_client(&creds).await?)
+}
+
+/// RFC 6749 3.2. POST only, form-encoded, responses never cached (5.1).
+pub async fn token(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
+    let client = authenticated_client(&s, &input).await?;
+    let grant = input.params.get("grant_type").unwrap_or("").to_string();
+    let res = s.provider.token(&client, &input.params).await;
+    s.metrics
+        .event("token", if res.is_ok() { grant.as_str() } else { "error" });
+    Ok(no_store(Json(res?).into_response()))
+}
+
+/// RFC 6750 2.1 (header) or 2.2 (form body); the query form (2.3) is not accepted.
+fn bearer_token(
+    method: &Method,
+    headers: &HeaderMap,
+    body_token: Option<&str>,
+) -> Result<Option<String>, WebError> {
+    let header_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_string())
+        });
+    match (header_token, body_token) {
+        (Some(_), Some(_)) => Err(WebError::OAuth(OAuthError::invalid_request(
+            "use one way of sending the access token",
+        ))),
+        (Some(t), None) => Ok(Some(t)),
+        (None, Some(t)) if method == Method::POST => Ok(Some(t.to_string())),
+        _ => Ok(None),
+    }
+}
+
+pub async fn userinfo(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
+    let token = bearer_token(
+        &input.method,
+        &input.headers,
+        input.params.get("access_token"),
+    )?;
+    let Some(token) = token else {
+        // RFC 6750 3.1: no credentials → 401 with a bare challenge.
+        let mut res = axum::http::StatusCode::UNAUTHORIZED.into_response();
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(res);
+    };
+    match s.provider.userinfo(&token).await {
+        Ok(claims) => Ok(no_store(Json(claims).into_response())),
+        Err(BearerError::Unavailable) => Err(WebError::Unavailable("userinfo".into()).into()),
+        Err(e) => Err(WebError::Bearer(e).into()),
+    }
+}
+
+/// RFC 7662.
+pub async fn introspect(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
+    let client = authenticated_client(&s, &input).await?;
+    let body = s.provider.introspect(&client, &input.params).await?;
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// RFC 7009: 200 with an empty body whether or not the token was known.
+pub async fn revoke(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
+    let client = authenticated_client(&s, &input).await?;
+    s.provider.revoke(&client, &input.params).await?;
+    Ok(no_store(axum::http::StatusCode::OK.into_response()))
+}

@@ -1,0 +1,153 @@
+//! Routes and the middleware stack.
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::handlers::{account, authorize, login, logout, ops, token, wellknown};
+use crate::input::MAX_BODY;
+use crate::session_store::DbSessionStore;
+use crate::state::AppState;
+use crate::templates::{error_page, render_error_pages};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// DESIGN §6: no inline script or style, no framing, no referrer, no sniffing. HTML pages carry
+/// CSRF tokens and personal data, so nothing is cached unless a handler said otherwise.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+async fn hsts(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    res
+}
+
+async fn not_found() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address.",
+    )
+}
+
+pub fn router(state: AppState) -> Router {
+    let cfg = state.config.clone();
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.provider.store.clone()))
+        .with_name(cfg.cookie_name.clone())
+        .with_secure(cfg.secure_cookies)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            cfg.idle_timeout.num_seconds(),
+        )))
+        .with_always_save(true);
+
+    let browser = Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route("/login", get(login::login_page).post(login::login_submit))
+        .route(
+            "/consent",
+            get(authorize::consent_page).post(authorize::consent_submit),
+        )
+        .route("/logout", get(logout::logout).post(logout::logout))
+        .route("/account", get(account::page))
+        .route("/account/profile", post(account::profile))
+        .route("/account/password", post(account::password))
+        .route("/account/consents/revoke", post(account::revoke_consent))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/session/keepalive", post(ops::keepalive))
+        .layer(sessions);
+
+    // Browser-based public clients call these cross-origin; no cookies are involved.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let api = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(wellknown::discovery),
+        )
+        .route("/jwks", get(wellknown::jwks))
+        .route("/token", post(token::token))
+        .route("/userinfo", get(token::userinfo).post(token::userinfo))
+        .route("/introspect", post(token::introspect))
+        .route("/revoke", post(token::revoke))
+        .layer(cors);
+
+    let ops = Router::new()
+        .route(
+            "/",
+            get(|| async { crate::handlers::see_other("/account") }),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/static/lanyard.css", get(ops::css))
+        .route("/static/form_post.js", get(ops::form_post_js));
+
+    let mut app = browser
+        .merge(api)
+        .merge(ops)
+        .fallback(not_found)
+        .layer(from_fn_with_state(state.clone(), render_error_pages))
+        .layer(from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(from_fn(security_headers));
+    if cfg.secure_cookies {
+        app = app.layer(from_fn(hsts));
+    }
+    app.layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::new())
+        .layer(
+            // Only the path is logged: query strings can carry codes and tokens.
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}

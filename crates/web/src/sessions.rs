@@ -1,0 +1,158 @@
+//! The browser session: who is logged in, the CSRF token, and pending sign-ins. All of it lives
+//! server-side (DESIGN §6); the cookie carries only the session id.
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use lanyard_core::authn::Authenticated;
+use lanyard_core::oidc::authorize::AuthorizeRequest;
+use lanyard_core::secret::{ct_eq, random_token};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::error::WebError;
+
+pub const AUTH_KEY: &str = "auth";
+const CSRF_KEY: &str = "csrf";
+const FLOWS_KEY: &str = "flows";
+/// Pending sign-ins kept per browser (several tabs may be signing in to several apps).
+const MAX_FLOWS: usize = 8;
+
+/// A sign-in in progress: the validated authorization request (or none, for the account page)
+/// and what the user has done for it so far.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Flow {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub request: Option<AuthorizeRequest>,
+    /// The user authenticated during this flow (satisfies prompt=login and max_age).
+    pub fresh_login: bool,
+    /// The user approved the consent page during this flow.
+    pub consented: bool,
+}
+
+impl Flow {
+    pub fn new(request: Option<AuthorizeRequest>, now: DateTime<Utc>) -> Self {
+        Self {
+            id: random_token(),
+            created_at: now,
+            request,
+            fresh_login: false,
+            consented: false,
+        }
+    }
+}
+
+/// Extractor wrapping the tower-sessions `Session` with Lanyard's typed accessors.
+pub struct Browser(pub Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for Browser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Session::from_request_parts(parts, state)
+            .await
+            .map(Browser)
+            .map_err(|_| WebError::Internal("session layer missing".into()))
+    }
+}
+
+impl Browser {
+    /// The synchronizer CSRF token for forms, created on first use.
+    pub async fn csrf_token(&self) -> Result<String, WebError> {
+        if let Some(t) = self.0.get::<String>(CSRF_KEY).await? {
+            return Ok(t);
+        }
+        let t = random_token();
+        self.0.insert(CSRF_KEY, &t).await?;
+        Ok(t)
+    }
+
+    pub async fn check_csrf(&self, submitted: Option<&str>) -> Result<(), WebError> {
+        let expected = self.0.get::<String>(CSRF_KEY).await?;
+        match (expected, submitted) {
+            (Some(e), Some(s)) if ct_eq(e.as_bytes(), s.as_bytes()) => Ok(()),
+            _ => Err(WebError::csrf()),
+        }
+    }
+
+    /// The logged-in user, unless the login outlived the absolute session lifetime.
+    pub async fn auth(
+        &self,
+        now: DateTime<Utc>,
+        absolute: chrono::Duration,
+    ) -> Result<Option<Authenticated>, WebError> {
+        let Some(auth) = self.0.get::<Authenticated>(AUTH_KEY).await? else {
+            return Ok(None);
+        };
+        if auth.auth_time + absolute < now {
+            self.0.remove_value(AUTH_KEY).await?;
+            return Ok(None);
+        }
+        Ok(Some(auth))
+    }
+
+    /// Log in: a new session id (no fixation), then the authentication result.
+    pub async fn login(&self, auth: &Authenticated) -> Result<(), WebError> {
+        self.0.cycle_id().await?;
+        self.0.insert(AUTH_KEY, auth).await?;
+        // A fresh CSRF token for the new privilege level.
+        self.0.insert(CSRF_KEY, random_token()).await?;
+        Ok(())
+    }
+
+    /// Log out: the whole session row is deleted and the cookie removed.
+    pub async fn logout(&self) -> Result<(), WebError> {
+        self.0.flush().await?;
+        Ok(())
+    }
+
+    async fn flows(&self) -> Result<Vec<Flow>, WebError> {
+        Ok(self
+            .0
+            .get::<Vec<Flow>>(FLOWS_KEY)
+            .await?
+            .unwrap_or_default())
+    }
+
+    pub async fn flow(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        lifetime: chrono::Duration,
+    ) -> Result<Option<Flow>, WebError> {
+        Ok(self
+            .flows()
+            .await?
+            .into_iter()
+            .find(|f| f.id == id && f.created_at + lifetime > now))
+    }
+
+    pub async fn put_flow(&self, flow: &Flow) -> Result<(), WebError> {
+        let mut flows = self.flows().await?;
+        flows.retain(|f| f.id != flow.id);
+        flows.push(flow.clone());
+        if flows.len() > MAX_FLOWS {
+            let excess = flows.len() - MAX_FLOWS;
+            flows.drain(..excess);
+        }
+        self.0.insert(FLOWS_KEY, flows).await?;
+        Ok(())
+    }
+
+    pub async fn remove_flow(&self, id: &str) -> Result<(), WebError> {
+        let mut flows = self.flows().await?;
+        flows.retain(|f| f.id != id);
+        if flows.is_empty() {
+            self.0.remove_value(FLOWS_KEY).await?;
+        } else {
+            self.0.insert(FLOWS_KEY, flows).await?;
+        }
+        Ok(())
+    }
+
+    /// Mark the session as used so the rolling idle timeout restarts (keep-alive).
+    pub async fn touch(&self, now: DateTime<Utc>) -> Result<(), WebError> {
+        self.0.insert("seen", now.timestamp()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! Shared application state handed to every handler.
+use std::sync::Arc;
+
+use lanyard_core::Provider;
+
+use crate::metrics::Metrics;
+use crate::templates::Templates;
+
+/// Web-facing settings, derived from the config file.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub product_name: String,
+    /// Final cookie name (`__Host-` prefixed on https issuers).
+    pub cookie_name: String,
+    /// Secure cookies (https issuer).
+    pub secure_cookies: bool,
+    /// Rolling idle timeout of browser sessions.
+    pub idle_timeout: chrono::Duration,
+    /// Absolute lifetime of a login, whatever the activity.
+    pub absolute_lifetime: chrono::Duration,
+    /// How long a pending sign-in (authorization request waiting for login/consent) lives.
+    pub flow_lifetime: chrono::Duration,
+    /// `Cache-Control: max-age` for discovery and JWKS.
+    pub jwks_max_age: chrono::Duration,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub provider: Arc<Provider>,
+    pub templates: Arc<Templates>,
+    pub config: Arc<WebConfig>,
+    pub metrics: Arc<Metrics>,
+}

@@ -1,0 +1,146 @@
+//! Page rendering. Templates are embedded in the binary (self-contained release), autoescaped
+//! (`.html`), and receive typed view-models built in the handlers; they make no decisions.
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::Environment;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::WebError;
+use crate::state::AppState;
+
+const TEMPLATES: [(&str, &str); 9] = [
+    ("base.html", include_str!("../../../templates/base.html")),
+    (
+        "macros.html",
+        include_str!("../../../templates/macros.html"),
+    ),
+    ("login.html", include_str!("../../../templates/login.html")),
+    (
+        "consent.html",
+        include_str!("../../../templates/consent.html"),
+    ),
+    (
+        "logout.html",
+        include_str!("../../../templates/logout.html"),
+    ),
+    (
+        "logged_out.html",
+        include_str!("../../../templates/logged_out.html"),
+    ),
+    ("error.html", include_str!("../../../templates/error.html")),
+    (
+        "account.html",
+        include_str!("../../../templates/account.html"),
+    ),
+    (
+        "form_post.html",
+        include_str!("../../../templates/form_post.html"),
+    ),
+];
+
+pub struct Templates {
+    env: Environment<'static>,
+    product_name: String,
+}
+
+/// What the header shows about the signed-in user.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurrentUser {
+    pub username: String,
+    pub display_name: String,
+}
+
+impl Templates {
+    pub fn new(product_name: &str) -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src)?;
+        }
+        Ok(Self {
+            env,
+            product_name: product_name.to_string(),
+        })
+    }
+
+    /// Render `name` with the page's own context merged over the variables every page gets.
+    pub fn render(
+        &self,
+        name: &str,
+        page_title: &str,
+        csrf: &str,
+        user: Option<&CurrentUser>,
+        page: Value,
+    ) -> Result<String, WebError> {
+        let mut ctx = json!({
+            "product_name": self.product_name,
+            "page_title": page_title,
+            "csrf_token": csrf,
+        });
+        if let Some(u) = user {
+            ctx["current_user"] = json!(u);
+        }
+        if let (Some(base), Value::Object(extra)) = (ctx.as_object_mut(), page) {
+            base.extend(extra);
+        }
+        let tmpl = self
+            .env
+            .get_template(name)
+            .map_err(|e| WebError::Internal(format!("template {name}: {e}")))?;
+        tmpl.render(minijinja::value::Serde(&ctx))
+            .map_err(|e| WebError::Internal(format!("template {name}: {e:#}")))
+    }
+
+    pub fn page(
+        &self,
+        status: StatusCode,
+        name: &str,
+        title: &str,
+        csrf: &str,
+        user: Option<&CurrentUser>,
+        ctx: Value,
+    ) -> Result<Response, WebError> {
+        let body = self.render(name, title, csrf, user, ctx)?;
+        Ok((status, Html(body)).into_response())
+    }
+}
+
+/// Marker for an error page the `render_error_pages` middleware will fill in; errors are raised
+/// far from the state that knows how to render them.
+#[derive(Debug, Clone)]
+struct ErrorPage {
+    title: String,
+    message: String,
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let mut res = status.into_response();
+    res.extensions_mut().insert(ErrorPage {
+        title: title.to_string(),
+        message: message.to_string(),
+    });
+    res
+}
+
+pub async fn render_error_pages(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let Some(page) = res.extensions().get::<ErrorPage>().cloned() else {
+        return res;
+    };
+    let status = res.status();
+    let ctx = json!({ "title": page.title, "message": page.message, "status": status.as_u16() });
+    match s.templates.render("error.html", &page.title, "", None, ctx) {
+        Ok(body) => {
+            let mut out = (status, Html(body)).into_response();
+            out.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            out
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot render the error page");
+            (status, format!("{}\n\n{}\n", page.title, page.message)).into_response()
+        }
+    }
+}
