@@ -1,0 +1,97 @@
+//! SQLite backend: one file (or `sqlite::memory:`), for a single Lanyard instance.
+use std::str::FromStr;
+use std::time::Duration;
+
+use lanyard_core::store::StoreError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::error::map_err;
+
+/// Embedded migrations, `(version, description, sql)`; `migrations/sqlite` holds the same files.
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+)];
+
+/// Implements every store trait on an SQLite pool (see `store_impl` for the shared bodies).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    const BACKEND: &'static str = "sqlite";
+
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// `BEGIN IMMEDIATE` takes the write lock up front (waiting up to `busy_timeout`), so a
+    /// transaction that reads before it writes never fails with "database is locked" on upgrade.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Nothing to do: the `BEGIN IMMEDIATE` write transaction already excludes other writers.
+    async fn lock_signing_keys(_conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+crate::store_impl::impl_store!(SqliteStore);
+
+/// Opens (creating if needed) the database behind an `sqlite:` URL.
+pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePool, StoreError> {
+    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Unavailable(format!("invalid SQLite database URL: {e}")))?
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5))
+        .synchronous(SqliteSynchronous::Normal);
+    let options = if memory {
+        options
+    } else {
+        options.journal_mode(SqliteJournalMode::Wal)
+    };
+    let path = options.get_filename().to_path_buf();
+    if !memory && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create directory {} for the SQLite database: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let pool = if memory {
+        // Every connection to `sqlite::memory:` would otherwise see its own empty database, and
+        // the database disappears with its last connection: keep exactly one, forever.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(max_connections.max(1))
+    };
+    pool.acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(|e| {
+            let what = if memory {
+                "in-memory SQLite database".to_string()
+            } else {
+                format!("SQLite database {}", path.display())
+            };
+            match map_err(e) {
+                StoreError::Unavailable(m) | StoreError::Conflict(m) | StoreError::Corrupt(m) => {
+                    StoreError::Unavailable(format!("cannot open {what}: {m}"))
+                }
+            }
+        })
+}

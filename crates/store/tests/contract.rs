@@ -1,0 +1,1445 @@
+//! Contract suite: one set of behaviour tests for `lanyard_core::store::Store`, run against every
+//! backend. SQLite (a temporary file) always runs; PostgreSQL runs when
+//! `LANYARD_TEST_DATABASE_URL` is set (e.g. `postgres://postgres@127.0.0.1:5432/test`), each test
+//! in a database of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use lanyard_core::model::*;
+use lanyard_core::store::{Store, StoreError};
+use lanyard_store::Database;
+use uuid::Uuid;
+
+const PG_ENV: &str = "LANYARD_TEST_DATABASE_URL";
+
+/// A fixed instant with microsecond precision (what both backends store).
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()
+}
+
+fn hash() -> Vec<u8> {
+    let mut h = Uuid::new_v4().as_bytes().to_vec();
+    h.extend_from_slice(Uuid::new_v4().as_bytes());
+    h
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+async fn sqlite_db() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory that does not exist yet: connect must create it.
+    let url = format!("sqlite://{}/nested/lanyard.db", dir.path().display());
+    let db = Database::connect(&url, 4).await.unwrap();
+    assert_eq!(db.migrate().await.unwrap(), vec![1]);
+    (dir, db)
+}
+
+/// A migrated database of its own for one test, or None (with a note) when PostgreSQL tests are
+/// not configured. `finish` drops it when the test passed; a failed test leaves it to inspect.
+async fn postgres_db(test: &str) -> Option<PgTestDb> {
+    let Ok(base) = std::env::var(PG_ENV) else {
+        println!("{test}: skipped, {PG_ENV} is not set");
+        return None;
+    };
+    let url = lanyard_store::testing::fresh_postgres_database(&base)
+        .await
+        .unwrap();
+    let db = Database::connect(&url, 4).await.unwrap();
+    assert_eq!(db.migrate().await.unwrap(), vec![1]);
+    Some(PgTestDb { db, base, url })
+}
+
+struct PgTestDb {
+    db: Database,
+    base: String,
+    url: String,
+}
+
+impl PgTestDb {
+    async fn finish(self) {
+        self.db.close().await;
+        lanyard_store::testing::drop_postgres_database(&self.base, &self.url)
+            .await
+            .unwrap();
+    }
+}
+
+/// Declares each contract test once per backend: `name => sqlite_name, postgres_name;`.
+macro_rules! contract {
+    ($($test:ident => $sqlite:ident, $postgres:ident;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $sqlite() {
+                let (_dir, db) = sqlite_db().await;
+                let store = db.store();
+                assert_eq!(store.backend(), "sqlite");
+                $test(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $postgres() {
+                let Some(pg) = postgres_db(stringify!($postgres)).await else { return };
+                let store = pg.db.store();
+                assert_eq!(store.backend(), "postgres");
+                $test(store).await;
+                pg.finish().await;
+            }
+        )*
+    };
+}
+
+contract! {
+    users_crud => sqlite_users_crud, postgres_users_crud;
+    deleting_a_user_cascades => sqlite_deleting_a_user_cascades, postgres_deleting_a_user_cascades;
+    timestamps_round_trip_at_microsecond_precision => sqlite_timestamps_round_trip_at_microsecond_precision, postgres_timestamps_round_trip_at_microsecond_precision;
+    clients_upsert_is_idempotent => sqlite_clients_upsert_is_idempotent, postgres_clients_upsert_is_idempotent;
+    codes_are_single_use => sqlite_codes_are_single_use, postgres_codes_are_single_use;
+    concurrent_code_redemption_has_one_winner => sqlite_concurrent_code_redemption_has_one_winner, postgres_concurrent_code_redemption_has_one_winner;
+    refresh_rotation_detects_reuse => sqlite_refresh_rotation_detects_reuse, postgres_refresh_rotation_detects_reuse;
+    concurrent_rotation_has_one_winner => sqlite_concurrent_rotation_has_one_winner, postgres_concurrent_rotation_has_one_winner;
+    create_grant_is_atomic => sqlite_create_grant_is_atomic, postgres_create_grant_is_atomic;
+    grant_activity_follows_revocation_and_expiry => sqlite_grant_activity_follows_revocation_and_expiry, postgres_grant_activity_follows_revocation_and_expiry;
+    revoke_user_grants_counts_active_grants => sqlite_revoke_user_grants_counts_active_grants, postgres_revoke_user_grants_counts_active_grants;
+    consents_crud => sqlite_consents_crud, postgres_consents_crud;
+    signing_keys_crud => sqlite_signing_keys_crud, postgres_signing_keys_crud;
+    initial_signing_keys_only_fill_gaps => sqlite_initial_signing_keys_only_fill_gaps, postgres_initial_signing_keys_only_fill_gaps;
+    concurrent_initial_signing_keys_insert_one_per_alg => sqlite_concurrent_initial_signing_keys_insert_one_per_alg, postgres_concurrent_initial_signing_keys_insert_one_per_alg;
+    sessions_lifecycle => sqlite_sessions_lifecycle, postgres_sessions_lifecycle;
+    delete_user_sessions_keeps_one => sqlite_delete_user_sessions_keeps_one, postgres_delete_user_sessions_keeps_one;
+    audit_filters_and_order => sqlite_audit_filters_and_order, postgres_audit_filters_and_order;
+    purge_expired_counts => sqlite_purge_expired_counts, postgres_purge_expired_counts;
+    ping_answers => sqlite_ping_answers, postgres_ping_answers;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+async fn new_user(store: &Arc<dyn Store>, username: &str) -> User {
+    let u = User::new(username, t0());
+    store.create_user(&u).await.unwrap();
+    u
+}
+
+fn grant(user_id: Option<Uuid>, expires_at: DateTime<Utc>) -> Grant {
+    Grant {
+        id: Uuid::new_v4(),
+        client_id: "app".into(),
+        user_id,
+        scopes: strings(&["openid", "profile", "offline_access"]),
+        sid: Some("sid-1".into()),
+        auth_time: Some(t0() - Duration::minutes(5)),
+        amr: strings(&["pwd", "otp"]),
+        acr: Some("urn:lanyard:mfa".into()),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        claims: Some(r#"{"email":{"essential":true}}"#.into()),
+        created_at: t0(),
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+fn refresh(grant_id: Uuid, expires_at: DateTime<Utc>) -> RefreshToken {
+    RefreshToken {
+        token_hash: hash(),
+        grant_id,
+        created_at: t0(),
+        expires_at,
+        used_at: None,
+    }
+}
+
+fn code(user_id: Uuid, expires_at: DateTime<Utc>) -> AuthCode {
+    AuthCode {
+        code_hash: hash(),
+        grant_id: Uuid::new_v4(),
+        client_id: "app".into(),
+        user_id,
+        redirect_uri: "https://app.example/cb".into(),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        nonce: None,
+        scopes: strings(&["openid", "email"]),
+        claims: None,
+        sid: "sid-1".into(),
+        auth_time: t0(),
+        amr: strings(&["pwd"]),
+        acr: None,
+        created_at: t0(),
+        expires_at,
+    }
+}
+
+fn key(kid: &str, alg: SigningAlg) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg,
+        public_jwk: format!(r#"{{"kid":"{kid}","kty":"OKP"}}"#),
+        private_enc: vec![1, 2, 3, kid.len() as u8],
+        created_at: t0(),
+        activates_at: t0(),
+        retired_at: None,
+    }
+}
+
+fn session(user_id: Option<Uuid>, expires_at: DateTime<Utc>) -> SessionRecord {
+    SessionRecord {
+        id_hash: hash(),
+        user_id,
+        data: b"{\"k\":1}".to_vec(),
+        expires_at,
+    }
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        client_id: id.into(),
+        name: format!("Client {id}"),
+        secret_hash: Some(vec![7; 32]),
+        redirect_uris: strings(&["https://app.example/cb", "https://app.example/cb2"]),
+        post_logout_redirect_uris: strings(&["https://app.example/"]),
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        auth_method: AuthMethod::ClientSecretBasic,
+        scopes: strings(&["profile", "email"]),
+        trusted: false,
+        id_token_alg: SigningAlg::ES256,
+        require_pkce: true,
+        managed_by: "config".into(),
+    }
+}
+
+fn event(kind: &str, user_id: Option<Uuid>, at: DateTime<Utc>) -> AuditEvent {
+    AuditEvent {
+        id: Uuid::new_v4(),
+        at,
+        kind: kind.into(),
+        user_id,
+        client_id: Some("app".into()),
+        ip: Some("192.0.2.1".into()),
+        detail: serde_json::json!({ "ok": true, "n": 1, "list": ["a", "b"] }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+async fn users_crud(store: Arc<dyn Store>) {
+    let mut alice = User::new("alice", t0());
+    alice.email = Some("alice@example.com".into());
+    alice.email_verified = true;
+    alice.name = Some("Alice Liddell".into());
+    alice.given_name = Some("Alice".into());
+    alice.family_name = Some("Liddell".into());
+    alice.phone_number = Some("+1 555 0100".into());
+    alice.phone_number_verified = true;
+    alice.address = Some("1 Rabbit Hole\nWonderland".into());
+    alice.password_hash = Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+    store.create_user(&alice).await.unwrap();
+    let bob = new_user(&store, "bob").await;
+
+    // Username is unique.
+    let dup = User::new("alice", t0());
+    assert!(matches!(
+        store.create_user(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert_eq!(store.get_user(alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        store.find_user_by_username("alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.find_user_by_username("carol").await.unwrap(), None);
+    assert_eq!(store.get_user(Uuid::new_v4()).await.unwrap(), None);
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, vec!["alice", "bob"]);
+
+    let later = t0() + Duration::hours(1);
+    assert!(
+        store
+            .set_password_hash(bob.id, "$argon2id$new", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_password_hash(Uuid::new_v4(), "$argon2id$new", later)
+            .await
+            .unwrap()
+    );
+    let b = store.get_user(bob.id).await.unwrap().unwrap();
+    assert_eq!(b.password_hash.as_deref(), Some("$argon2id$new"));
+    assert_eq!(b.updated_at, later);
+    assert_eq!(b.created_at, t0());
+
+    assert!(store.set_disabled(bob.id, true, later).await.unwrap());
+    assert!(store.get_user(bob.id).await.unwrap().unwrap().disabled);
+    assert!(store.set_disabled(bob.id, false, later).await.unwrap());
+    assert!(!store.get_user(bob.id).await.unwrap().unwrap().disabled);
+    assert!(
+        !store
+            .set_disabled(Uuid::new_v4(), true, later)
+            .await
+            .unwrap()
+    );
+
+    // Same email and phone: verification flags survive; other fields are overwritten.
+    let same = ProfileUpdate {
+        name: Some("Alice L.".into()),
+        given_name: None,
+        family_name: Some("Liddell".into()),
+        email: Some("alice@example.com".into()),
+        phone_number: Some("+1 555 0100".into()),
+        address: None,
+    };
+    assert!(store.update_profile(alice.id, &same, later).await.unwrap());
+    let a = store.get_user(alice.id).await.unwrap().unwrap();
+    assert_eq!(a.name.as_deref(), Some("Alice L."));
+    assert_eq!(a.given_name, None);
+    assert_eq!(a.address, None);
+    assert!(a.email_verified && a.phone_number_verified);
+    assert_eq!(a.updated_at, later);
+    assert_eq!(a.password_hash, alice.password_hash);
+
+    // A new email or phone number is unverified.
+    let changed = ProfileUpdate {
+        email: Some("alice@new.example".into()),
+        phone_number: None,
+        ..same.clone()
+    };
+    assert!(
+        store
+            .update_profile(alice.id, &changed, later)
+            .await
+            .unwrap()
+    );
+    let a = store.get_user(alice.id).await.unwrap().unwrap();
+    assert_eq!(a.email.as_deref(), Some("alice@new.example"));
+    assert!(!a.email_verified);
+    assert_eq!(a.phone_number, None);
+    assert!(!a.phone_number_verified);
+    assert!(
+        !store
+            .update_profile(Uuid::new_v4(), &same, later)
+            .await
+            .unwrap()
+    );
+
+    assert!(store.delete_user(bob.id).await.unwrap());
+    assert!(!store.delete_user(bob.id).await.unwrap());
+    assert_eq!(store.get_user(bob.id).await.unwrap(), None);
+}
+
+async fn deleting_a_user_cascades(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let bob = new_user(&store, "bob").await;
+    let far = t0() + Duration::days(30);
+
+    let g = grant(Some(alice.id), far);
+    let r = refresh(g.id, far);
+    store.create_grant(&g, Some(&r)).await.unwrap();
+    let s = session(Some(alice.id), far);
+    assert!(store.session_create(&s).await.unwrap());
+    let c = code(alice.id, far);
+    store.insert_code(&c).await.unwrap();
+    store
+        .put_consent(&Consent {
+            user_id: alice.id,
+            client_id: "app".into(),
+            scopes: strings(&["openid"]),
+            granted_at: t0(),
+        })
+        .await
+        .unwrap();
+    store
+        .audit(&event("login", Some(alice.id), t0()))
+        .await
+        .unwrap();
+
+    // Bob's rows must survive.
+    let bg = grant(Some(bob.id), far);
+    store.create_grant(&bg, None).await.unwrap();
+    let bs = session(Some(bob.id), far);
+    assert!(store.session_create(&bs).await.unwrap());
+
+    assert!(store.delete_user(alice.id).await.unwrap());
+    assert_eq!(store.get_grant(g.id).await.unwrap(), None);
+    assert_eq!(store.find_refresh(&r.token_hash).await.unwrap(), None);
+    assert_eq!(store.session_load(&s.id_hash, t0()).await.unwrap(), None);
+    assert_eq!(
+        store.redeem_code(&c.code_hash, t0()).await.unwrap(),
+        Redeemed::NotFound
+    );
+    assert_eq!(store.get_consent(alice.id, "app").await.unwrap(), None);
+    // The audit trail outlives the user.
+    let kept = store
+        .list_audit(&AuditFilter {
+            user_id: Some(alice.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+
+    assert!(store.get_grant(bg.id).await.unwrap().is_some());
+    assert!(
+        store
+            .session_load(&bs.id_hash, t0())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn timestamps_round_trip_at_microsecond_precision(store: Arc<dyn Store>) {
+    // Nanoseconds are truncated the same way on both backends.
+    let with_nanos = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+    let u = User::new("nano", with_nanos);
+    store.create_user(&u).await.unwrap();
+    let got = store.get_user(u.id).await.unwrap().unwrap();
+    assert_eq!(
+        got.created_at,
+        DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()
+    );
+
+    // Whole seconds and sub-second values compare correctly against each other.
+    let whole = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let s = session(None, whole + Duration::milliseconds(500));
+    assert!(store.session_create(&s).await.unwrap());
+    assert!(
+        store
+            .session_load(&s.id_hash, whole)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session_load(&s.id_hash, whole + Duration::microseconds(499_999))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session_load(&s.id_hash, whole + Duration::milliseconds(500))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .session_load(&s.id_hash, whole + Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+async fn clients_upsert_is_idempotent(store: Arc<dyn Store>) {
+    let c = client("app");
+    assert!(store.upsert_client(&c).await.unwrap());
+    assert!(
+        !store.upsert_client(&c).await.unwrap(),
+        "identical upsert changes nothing"
+    );
+    assert_eq!(store.get_client("app").await.unwrap(), Some(c.clone()));
+
+    let mut changed = c.clone();
+    changed.redirect_uris.push("https://app.example/cb3".into());
+    changed.trusted = true;
+    assert!(store.upsert_client(&changed).await.unwrap());
+    assert_eq!(
+        store.get_client("app").await.unwrap(),
+        Some(changed.clone())
+    );
+
+    let mut new_secret = changed.clone();
+    new_secret.secret_hash = Some(vec![8; 32]);
+    assert!(store.upsert_client(&new_secret).await.unwrap());
+    assert!(!store.upsert_client(&new_secret).await.unwrap());
+
+    let mut public = client("spa");
+    public.secret_hash = None;
+    public.auth_method = AuthMethod::None;
+    public.grant_types = vec![GrantType::AuthorizationCode];
+    public.scopes = vec![];
+    public.post_logout_redirect_uris = vec![];
+    assert!(store.upsert_client(&public).await.unwrap());
+    assert!(!store.upsert_client(&public).await.unwrap());
+    assert_eq!(store.get_client("spa").await.unwrap(), Some(public.clone()));
+
+    let ids: Vec<String> = store
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, vec!["app", "spa"]);
+
+    assert_eq!(store.get_client("nope").await.unwrap(), None);
+    assert!(store.delete_client("spa").await.unwrap());
+    assert!(!store.delete_client("spa").await.unwrap());
+    assert_eq!(store.list_clients().await.unwrap(), vec![new_secret]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codes, grants, refresh tokens
+
+async fn codes_are_single_use(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let c = code(alice.id, t0() + Duration::minutes(1));
+    store.insert_code(&c).await.unwrap();
+    assert!(matches!(
+        store.insert_code(&c).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert_eq!(
+        store.redeem_code(&c.code_hash, t0()).await.unwrap(),
+        Redeemed::Fresh(c.clone())
+    );
+    assert_eq!(
+        store.redeem_code(&c.code_hash, t0()).await.unwrap(),
+        Redeemed::AlreadyUsed(c.grant_id)
+    );
+    assert_eq!(
+        store.redeem_code(&hash(), t0()).await.unwrap(),
+        Redeemed::NotFound
+    );
+
+    // Expiry is the caller's to check: an expired code still redeems once.
+    let old = code(alice.id, t0() - Duration::minutes(1));
+    store.insert_code(&old).await.unwrap();
+    assert!(matches!(
+        store.redeem_code(&old.code_hash, t0()).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+
+    // A code with every optional field set round-trips too.
+    let mut full = code(alice.id, t0() + Duration::minutes(1));
+    full.nonce = Some("abc".into());
+    full.claims = Some(r#"{"userinfo":{"email":null}}"#.into());
+    full.acr = Some("1".into());
+    full.code_challenge = None;
+    full.scopes = vec![];
+    full.amr = vec![];
+    store.insert_code(&full).await.unwrap();
+    assert_eq!(
+        store.redeem_code(&full.code_hash, t0()).await.unwrap(),
+        Redeemed::Fresh(full)
+    );
+}
+
+async fn concurrent_code_redemption_has_one_winner(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let c = code(alice.id, t0() + Duration::minutes(1));
+    store.insert_code(&c).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let h = c.code_hash.clone();
+        tasks.push(tokio::spawn(async move {
+            store.redeem_code(&h, t0()).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Redeemed::Fresh(_) => fresh += 1,
+            Redeemed::AlreadyUsed(g) => assert_eq!(g, c.grant_id),
+            Redeemed::NotFound => panic!("code vanished"),
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+async fn refresh_rotation_detects_reuse(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let far = t0() + Duration::days(30);
+    let g = grant(Some(alice.id), far);
+    let r1 = refresh(g.id, far);
+    store.create_grant(&g, Some(&r1)).await.unwrap();
+    assert_eq!(store.get_grant(g.id).await.unwrap(), Some(g.clone()));
+    assert_eq!(
+        store.find_refresh(&r1.token_hash).await.unwrap(),
+        Some(r1.clone())
+    );
+
+    let now = t0() + Duration::hours(1);
+    let r2 = RefreshToken {
+        created_at: now,
+        ..refresh(g.id, far)
+    };
+    assert_eq!(
+        store
+            .rotate_refresh(&r1.token_hash, &r2, now)
+            .await
+            .unwrap(),
+        Redeemed::Fresh(())
+    );
+    assert_eq!(
+        store
+            .find_refresh(&r1.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(now)
+    );
+    assert_eq!(
+        store.find_refresh(&r2.token_hash).await.unwrap(),
+        Some(r2.clone())
+    );
+
+    // Presenting r1 again is reuse; nothing new is stored.
+    let r3 = refresh(g.id, far);
+    assert_eq!(
+        store
+            .rotate_refresh(&r1.token_hash, &r3, now)
+            .await
+            .unwrap(),
+        Redeemed::AlreadyUsed(g.id)
+    );
+    assert_eq!(store.find_refresh(&r3.token_hash).await.unwrap(), None);
+    assert_eq!(
+        store.rotate_refresh(&hash(), &r3, now).await.unwrap(),
+        Redeemed::NotFound
+    );
+    assert_eq!(store.find_refresh(&r3.token_hash).await.unwrap(), None);
+
+    // The new token must belong to the same grant; a refused rotation leaves r2 unused.
+    let other = grant(Some(alice.id), far);
+    store.create_grant(&other, None).await.unwrap();
+    let foreign = refresh(other.id, far);
+    assert!(matches!(
+        store.rotate_refresh(&r2.token_hash, &foreign, now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .find_refresh(&r2.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        None
+    );
+    assert_eq!(store.find_refresh(&foreign.token_hash).await.unwrap(), None);
+
+    assert_eq!(
+        store
+            .rotate_refresh(&r2.token_hash, &r3, now)
+            .await
+            .unwrap(),
+        Redeemed::Fresh(())
+    );
+
+    // A client_credentials grant has no user and no refresh token.
+    let mut cc = grant(None, far);
+    cc.sid = None;
+    cc.auth_time = None;
+    cc.amr = vec![];
+    cc.acr = None;
+    cc.nonce = None;
+    cc.claims = None;
+    store.create_grant(&cc, None).await.unwrap();
+    assert_eq!(store.get_grant(cc.id).await.unwrap(), Some(cc));
+    assert_eq!(store.get_grant(Uuid::new_v4()).await.unwrap(), None);
+}
+
+async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let far = t0() + Duration::days(30);
+    let g = grant(Some(alice.id), far);
+    let r1 = refresh(g.id, far);
+    store.create_grant(&g, Some(&r1)).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = store.clone();
+        let old = r1.token_hash.clone();
+        let new = refresh(g.id, far);
+        tasks.push(tokio::spawn(async move {
+            store.rotate_refresh(&old, &new, t0()).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Redeemed::Fresh(()) => fresh += 1,
+            Redeemed::AlreadyUsed(id) => assert_eq!(id, g.id),
+            Redeemed::NotFound => panic!("token vanished"),
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+async fn create_grant_is_atomic(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let far = t0() + Duration::days(30);
+    let g1 = grant(Some(alice.id), far);
+    let r1 = refresh(g1.id, far);
+    store.create_grant(&g1, Some(&r1)).await.unwrap();
+
+    // The grant insert succeeds, the refresh token collides: neither may remain.
+    let g2 = grant(Some(alice.id), far);
+    let r_dup = RefreshToken {
+        grant_id: g2.id,
+        ..r1.clone()
+    };
+    assert!(matches!(
+        store.create_grant(&g2, Some(&r_dup)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_grant(g2.id).await.unwrap(), None);
+    assert_eq!(store.find_refresh(&r1.token_hash).await.unwrap(), Some(r1));
+
+    // Same grant id twice.
+    assert!(matches!(
+        store.create_grant(&g1, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // A grant for a user that does not exist is refused.
+    let ghost = grant(Some(Uuid::new_v4()), far);
+    assert!(matches!(
+        store.create_grant(&ghost, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn grant_activity_follows_revocation_and_expiry(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let g = grant(Some(alice.id), t0() + Duration::hours(1));
+    store.create_grant(&g, None).await.unwrap();
+    assert!(store.grant_is_active(g.id, t0()).await.unwrap());
+    assert!(
+        store
+            .grant_is_active(g.id, t0() + Duration::minutes(59))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .grant_is_active(g.id, t0() + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .grant_is_active(g.id, t0() + Duration::hours(2))
+            .await
+            .unwrap()
+    );
+    assert!(!store.grant_is_active(Uuid::new_v4(), t0()).await.unwrap());
+
+    let later = t0() + Duration::minutes(10);
+    assert!(store.revoke_grant(g.id, later).await.unwrap());
+    assert!(
+        !store
+            .revoke_grant(g.id, later + Duration::minutes(1))
+            .await
+            .unwrap(),
+        "revocation is idempotent"
+    );
+    assert!(!store.grant_is_active(g.id, t0()).await.unwrap());
+    assert_eq!(
+        store.get_grant(g.id).await.unwrap().unwrap().revoked_at,
+        Some(later)
+    );
+    assert!(!store.revoke_grant(Uuid::new_v4(), later).await.unwrap());
+}
+
+async fn revoke_user_grants_counts_active_grants(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let bob = new_user(&store, "bob").await;
+    let far = t0() + Duration::days(1);
+    let a1 = grant(Some(alice.id), far);
+    let a2 = grant(Some(alice.id), far);
+    let revoked = grant(Some(alice.id), far);
+    let expired = grant(Some(alice.id), t0() - Duration::minutes(1));
+    let b1 = grant(Some(bob.id), far);
+    for g in [&a1, &a2, &revoked, &expired, &b1] {
+        store.create_grant(g, None).await.unwrap();
+    }
+    assert!(store.revoke_grant(revoked.id, t0()).await.unwrap());
+
+    assert_eq!(store.revoke_user_grants(alice.id, t0()).await.unwrap(), 2);
+    assert_eq!(store.revoke_user_grants(alice.id, t0()).await.unwrap(), 0);
+    assert!(!store.grant_is_active(a1.id, t0()).await.unwrap());
+    assert!(!store.grant_is_active(a2.id, t0()).await.unwrap());
+    assert!(store.grant_is_active(b1.id, t0()).await.unwrap());
+    assert_eq!(
+        store
+            .revoke_user_grants(Uuid::new_v4(), t0())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn consents_crud(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let bob = new_user(&store, "bob").await;
+    assert_eq!(store.get_consent(alice.id, "app").await.unwrap(), None);
+
+    let c1 = Consent {
+        user_id: alice.id,
+        client_id: "app".into(),
+        scopes: strings(&["openid", "profile"]),
+        granted_at: t0(),
+    };
+    store.put_consent(&c1).await.unwrap();
+    assert_eq!(
+        store.get_consent(alice.id, "app").await.unwrap(),
+        Some(c1.clone())
+    );
+
+    let c1b = Consent {
+        scopes: strings(&["openid", "profile", "email"]),
+        granted_at: t0() + Duration::days(1),
+        ..c1.clone()
+    };
+    store.put_consent(&c1b).await.unwrap();
+    assert_eq!(
+        store.get_consent(alice.id, "app").await.unwrap(),
+        Some(c1b.clone())
+    );
+
+    let c2 = Consent {
+        user_id: alice.id,
+        client_id: "another".into(),
+        scopes: vec![],
+        granted_at: t0(),
+    };
+    store.put_consent(&c2).await.unwrap();
+    let cb = Consent {
+        user_id: bob.id,
+        ..c1.clone()
+    };
+    store.put_consent(&cb).await.unwrap();
+
+    assert_eq!(
+        store.list_consents(alice.id).await.unwrap(),
+        vec![c2.clone(), c1b.clone()]
+    );
+    assert_eq!(store.list_consents(bob.id).await.unwrap(), vec![cb]);
+
+    assert!(store.delete_consent(alice.id, "app").await.unwrap());
+    assert!(!store.delete_consent(alice.id, "app").await.unwrap());
+    assert_eq!(store.list_consents(alice.id).await.unwrap(), vec![c2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing keys
+
+async fn signing_keys_crud(store: Arc<dyn Store>) {
+    assert_eq!(store.list_signing_keys().await.unwrap(), vec![]);
+    let k1 = key("k1", SigningAlg::RS256);
+    let k2 = SigningKeyRecord {
+        created_at: t0() + Duration::seconds(1),
+        activates_at: t0() + Duration::days(1),
+        ..key("k2", SigningAlg::EdDSA)
+    };
+    store.insert_signing_key(&k1).await.unwrap();
+    store.insert_signing_key(&k2).await.unwrap();
+    assert!(matches!(
+        store.insert_signing_key(&k1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.list_signing_keys().await.unwrap(),
+        vec![k1.clone(), k2.clone()]
+    );
+
+    let at = t0() + Duration::days(2);
+    assert!(store.retire_signing_key("k1", at).await.unwrap());
+    assert!(
+        !store
+            .retire_signing_key("k1", at + Duration::days(1))
+            .await
+            .unwrap(),
+        "retirement is never postponed"
+    );
+    assert!(
+        store
+            .retire_signing_key("k1", at - Duration::days(1))
+            .await
+            .unwrap(),
+        "retirement may be brought forward"
+    );
+    assert!(!store.retire_signing_key("nope", at).await.unwrap());
+    let listed = store.list_signing_keys().await.unwrap();
+    assert_eq!(listed[0].retired_at, Some(at - Duration::days(1)));
+    assert_eq!(listed[1], k2);
+
+    assert!(store.delete_signing_key("k1").await.unwrap());
+    assert!(!store.delete_signing_key("k1").await.unwrap());
+    assert_eq!(store.list_signing_keys().await.unwrap(), vec![k2]);
+}
+
+async fn initial_signing_keys_only_fill_gaps(store: Arc<dyn Store>) {
+    // RS256 has an active key, ES256 only a retired one, EdDSA none.
+    store
+        .insert_signing_key(&key("rs-old", SigningAlg::RS256))
+        .await
+        .unwrap();
+    let es_retired = SigningKeyRecord {
+        retired_at: Some(t0()),
+        ..key("es-old", SigningAlg::ES256)
+    };
+    store.insert_signing_key(&es_retired).await.unwrap();
+
+    let batch = vec![
+        key("rs-new", SigningAlg::RS256),
+        key("es-new", SigningAlg::ES256),
+        key("ed-new", SigningAlg::EdDSA),
+    ];
+    assert_eq!(store.insert_initial_signing_keys(&batch).await.unwrap(), 2);
+    let kids: BTreeSet<String> = store
+        .list_signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(
+        kids,
+        ["rs-old", "es-old", "es-new", "ed-new"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
+
+    // Second start: nothing to do.
+    let again = vec![
+        key("rs-3", SigningAlg::RS256),
+        key("es-3", SigningAlg::ES256),
+        key("ed-3", SigningAlg::EdDSA),
+    ];
+    assert_eq!(store.insert_initial_signing_keys(&again).await.unwrap(), 0);
+
+    // Two keys of one algorithm in one batch: only the first goes in.
+    store.retire_signing_key("ed-new", t0()).await.unwrap();
+    let two = vec![
+        key("ed-a", SigningAlg::EdDSA),
+        key("ed-b", SigningAlg::EdDSA),
+    ];
+    assert_eq!(store.insert_initial_signing_keys(&two).await.unwrap(), 1);
+    let active_ed: Vec<String> = store
+        .list_signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.alg == SigningAlg::EdDSA && k.retired_at.is_none())
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(active_ed, vec!["ed-a"]);
+    assert_eq!(store.insert_initial_signing_keys(&[]).await.unwrap(), 0);
+}
+
+async fn concurrent_initial_signing_keys_insert_one_per_alg(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = store.clone();
+        let batch: Vec<SigningKeyRecord> = SigningAlg::ALL
+            .iter()
+            .map(|alg| key(&format!("{}-{i}", alg.as_str()), *alg))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            store.insert_initial_signing_keys(&batch).await.unwrap()
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, 3);
+    let keys = store.list_signing_keys().await.unwrap();
+    for alg in SigningAlg::ALL {
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k.alg == alg && k.retired_at.is_none())
+                .count(),
+            1,
+            "{alg:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+async fn sessions_lifecycle(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let exp = t0() + Duration::hours(1);
+    let anon = session(None, exp);
+    assert!(store.session_create(&anon).await.unwrap());
+
+    // Collision: false, and the stored row is untouched.
+    let clash = SessionRecord {
+        data: b"other".to_vec(),
+        user_id: Some(alice.id),
+        ..anon.clone()
+    };
+    assert!(!store.session_create(&clash).await.unwrap());
+    assert_eq!(
+        store.session_load(&anon.id_hash, t0()).await.unwrap(),
+        Some(anon.clone())
+    );
+
+    // Expired sessions are not loaded.
+    assert_eq!(store.session_load(&anon.id_hash, exp).await.unwrap(), None);
+    assert_eq!(store.session_load(&hash(), t0()).await.unwrap(), None);
+
+    // Save overwrites everything, including the user and the expiry (login, then touch).
+    let logged_in = SessionRecord {
+        user_id: Some(alice.id),
+        data: vec![0, 159, 146, 150, 255],
+        expires_at: exp + Duration::hours(1),
+        ..anon.clone()
+    };
+    store.session_save(&logged_in).await.unwrap();
+    assert_eq!(
+        store.session_load(&anon.id_hash, exp).await.unwrap(),
+        Some(logged_in.clone())
+    );
+    assert_eq!(
+        store.sessions_for_user(alice.id, t0()).await.unwrap(),
+        vec![logged_in.clone()]
+    );
+
+    // Save also creates.
+    let fresh = session(Some(alice.id), exp);
+    store.session_save(&fresh).await.unwrap();
+    assert_eq!(
+        store.session_load(&fresh.id_hash, t0()).await.unwrap(),
+        Some(fresh.clone())
+    );
+    let mut listed = store.sessions_for_user(alice.id, t0()).await.unwrap();
+    listed.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+    let mut expected = vec![logged_in.clone(), fresh.clone()];
+    expected.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+    assert_eq!(listed, expected);
+    // Only unexpired sessions are listed.
+    assert_eq!(
+        store.sessions_for_user(alice.id, exp).await.unwrap(),
+        vec![logged_in.clone()]
+    );
+
+    store.session_delete(&fresh.id_hash).await.unwrap();
+    store.session_delete(&fresh.id_hash).await.unwrap();
+    assert_eq!(
+        store.session_load(&fresh.id_hash, t0()).await.unwrap(),
+        None
+    );
+}
+
+async fn delete_user_sessions_keeps_one(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let bob = new_user(&store, "bob").await;
+    let exp = t0() + Duration::hours(1);
+    let a: Vec<SessionRecord> = (0..3).map(|_| session(Some(alice.id), exp)).collect();
+    let b = session(Some(bob.id), exp);
+    let anon = session(None, exp);
+    for s in a.iter().chain([&b, &anon]) {
+        assert!(store.session_create(s).await.unwrap());
+    }
+
+    assert_eq!(
+        store
+            .delete_user_sessions(alice.id, Some(&a[1].id_hash))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.sessions_for_user(alice.id, t0()).await.unwrap(),
+        vec![a[1].clone()]
+    );
+    assert_eq!(
+        store
+            .delete_user_sessions(alice.id, Some(&a[1].id_hash))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.delete_user_sessions(alice.id, None).await.unwrap(), 1);
+    assert_eq!(
+        store.sessions_for_user(alice.id, t0()).await.unwrap(),
+        vec![]
+    );
+
+    assert_eq!(
+        store.sessions_for_user(bob.id, t0()).await.unwrap(),
+        vec![b.clone()]
+    );
+    assert!(
+        store
+            .session_load(&anon.id_hash, t0())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+async fn audit_filters_and_order(store: Arc<dyn Store>) {
+    let alice = Uuid::new_v4();
+    let bob = Uuid::new_v4();
+    let e1 = event("login", Some(alice), t0());
+    let e2 = event("login_failed", Some(bob), t0() + Duration::seconds(1));
+    let e3 = AuditEvent {
+        client_id: None,
+        ip: None,
+        detail: serde_json::Value::Null,
+        ..event("login", Some(bob), t0() + Duration::seconds(2))
+    };
+    let e4 = event("key_rotated", None, t0() + Duration::seconds(3));
+    // Inserted out of order: the list is ordered by time, not insertion.
+    for e in [&e3, &e1, &e4, &e2] {
+        store.audit(e).await.unwrap();
+    }
+
+    let all = store.list_audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(all, vec![e4.clone(), e3.clone(), e2.clone(), e1.clone()]);
+
+    let logins = store
+        .list_audit(&AuditFilter {
+            kind: Some("login".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logins, vec![e3.clone(), e1.clone()]);
+
+    let bobs = store
+        .list_audit(&AuditFilter {
+            user_id: Some(bob),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(bobs, vec![e3.clone(), e2.clone()]);
+
+    let since = store
+        .list_audit(&AuditFilter {
+            since: Some(t0() + Duration::seconds(2)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(since, vec![e4.clone(), e3.clone()]);
+
+    let combined = store
+        .list_audit(&AuditFilter {
+            user_id: Some(bob),
+            kind: Some("login".into()),
+            since: Some(t0()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(combined, vec![e3.clone()]);
+
+    let limited = store
+        .list_audit(&AuditFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited, vec![e4.clone(), e3.clone()]);
+
+    assert_eq!(
+        store
+            .list_audit(&AuditFilter {
+                kind: Some("nothing".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        vec![]
+    );
+
+    // limit <= 0 means 100.
+    for i in 0..105 {
+        store
+            .audit(&event("bulk", None, t0() + Duration::seconds(10 + i)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .list_audit(&AuditFilter {
+                limit: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        100
+    );
+    assert_eq!(
+        store
+            .list_audit(&AuditFilter {
+                limit: -5,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        100
+    );
+    assert_eq!(
+        store
+            .list_audit(&AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        109
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maintenance
+
+async fn purge_expired_counts(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let now = t0() + Duration::days(1);
+    let past = now - Duration::minutes(1);
+    let future = now + Duration::days(1);
+
+    // Codes: two expired (one used, one not), one live.
+    let used = code(alice.id, past);
+    let unused = code(alice.id, past);
+    let live_code = code(alice.id, future);
+    for c in [&used, &unused, &live_code] {
+        store.insert_code(c).await.unwrap();
+    }
+    store.redeem_code(&used.code_hash, t0()).await.unwrap();
+
+    // Sessions: one expired, one live.
+    let dead_session = session(Some(alice.id), past);
+    let live_session = session(Some(alice.id), future);
+    store.session_create(&dead_session).await.unwrap();
+    store.session_create(&live_session).await.unwrap();
+
+    // A live grant with one expired and one live refresh token.
+    let live_grant = grant(Some(alice.id), future);
+    let dead_token = refresh(live_grant.id, past);
+    let live_token = refresh(live_grant.id, future);
+    store
+        .create_grant(&live_grant, Some(&dead_token))
+        .await
+        .unwrap();
+    store
+        .rotate_refresh(&dead_token.token_hash, &live_token, t0())
+        .await
+        .unwrap();
+
+    // An expired grant (with an expired token) and an expired, revoked grant; a revoked live one stays.
+    let dead_grant = grant(Some(alice.id), past);
+    store
+        .create_grant(
+            &dead_grant,
+            Some(&refresh(dead_grant.id, past - Duration::minutes(1))),
+        )
+        .await
+        .unwrap();
+    let revoked_dead = grant(Some(alice.id), past);
+    store.create_grant(&revoked_dead, None).await.unwrap();
+    store.revoke_grant(revoked_dead.id, t0()).await.unwrap();
+    let revoked_live = grant(Some(alice.id), future);
+    store.create_grant(&revoked_live, None).await.unwrap();
+    store.revoke_grant(revoked_live.id, t0()).await.unwrap();
+
+    let report = store.purge_expired(now).await.unwrap();
+    assert_eq!(
+        report,
+        PurgeReport {
+            codes: 2,
+            refresh_tokens: 2,
+            grants: 2,
+            sessions: 1
+        }
+    );
+
+    assert!(matches!(
+        store.redeem_code(&live_code.code_hash, now).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    assert!(
+        store
+            .session_load(&live_session.id_hash, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_refresh(&live_token.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.find_refresh(&dead_token.token_hash).await.unwrap(),
+        None
+    );
+    assert!(store.get_grant(live_grant.id).await.unwrap().is_some());
+    assert!(store.get_grant(revoked_live.id).await.unwrap().is_some());
+    assert_eq!(store.get_grant(dead_grant.id).await.unwrap(), None);
+
+    assert_eq!(
+        store.purge_expired(now).await.unwrap(),
+        PurgeReport::default()
+    );
+}
+
+async fn ping_answers(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database-level behaviour
+
+#[tokio::test]
+async fn sqlite_migrate_is_idempotent() {
+    let (dir, db) = sqlite_db().await;
+    assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
+    assert_eq!(db.backend(), "sqlite");
+    db.close().await;
+    // Reopening the file finds the schema in place.
+    let url = format!("sqlite://{}/nested/lanyard.db", dir.path().display());
+    let again = Database::connect(&url, 2).await.unwrap();
+    assert_eq!(again.migrate().await.unwrap(), Vec::<i64>::new());
+    again.store().ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn postgres_migrate_is_idempotent() {
+    let Some(pg) = postgres_db("postgres_migrate_is_idempotent").await else {
+        return;
+    };
+    assert_eq!(pg.db.migrate().await.unwrap(), Vec::<i64>::new());
+    assert_eq!(pg.db.backend(), "postgres");
+    // Several replicas migrating one fresh database at once: each migration is applied once.
+    let base = pg.base.clone();
+    let fresh = lanyard_store::testing::fresh_postgres_database(&base)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let url = fresh.clone();
+        tasks.push(tokio::spawn(async move {
+            let db = Database::connect(&url, 2).await.unwrap();
+            let applied = db.migrate().await.unwrap();
+            db.close().await;
+            applied
+        }));
+    }
+    let mut applied = Vec::new();
+    for t in tasks {
+        applied.extend(t.await.unwrap());
+    }
+    assert_eq!(applied, vec![1]);
+    lanyard_store::testing::drop_postgres_database(&base, &fresh)
+        .await
+        .unwrap();
+    // Only generated test databases can be dropped.
+    assert!(
+        lanyard_store::testing::drop_postgres_database(&base, &base)
+            .await
+            .is_err()
+    );
+    pg.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_database_works() {
+    // max_connections is forced to 1, so every query sees the same database.
+    let db = Database::connect("sqlite::memory:", 8).await.unwrap();
+    assert_eq!(db.migrate().await.unwrap(), vec![1]);
+    let store = db.store();
+    let u = new_user(&store, "alice").await;
+    assert_eq!(store.get_user(u.id).await.unwrap(), Some(u));
+    let g = grant(None, t0() + Duration::hours(1));
+    store
+        .create_grant(&g, Some(&refresh(g.id, t0() + Duration::hours(1))))
+        .await
+        .unwrap();
+    assert!(store.grant_is_active(g.id, t0()).await.unwrap());
+}
+
+#[tokio::test]
+async fn unsupported_scheme_is_named_without_the_password() {
+    let err = Database::connect("mysql://admin:hunter2@db.example/lanyard", 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mysql"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = Database::connect("admin:hunter2@db.example", 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn unreachable_postgres_fails_fast_without_the_password() {
+    let started = std::time::Instant::now();
+    let err = Database::connect("postgres://lanyard:hunter2@127.0.0.1:1/lanyard", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("127.0.0.1:1"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+#[test]
+fn migration_folders_match() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let names = |backend: &str| -> BTreeSet<String> {
+        std::fs::read_dir(root.join(backend))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let sqlite = names("sqlite");
+    let postgres = names("postgres");
+    assert!(!sqlite.is_empty());
+    assert_eq!(
+        sqlite, postgres,
+        "migrations/sqlite and migrations/postgres must hold the same file names"
+    );
+    for name in &sqlite {
+        let (version, rest) = name.split_once('_').unwrap();
+        assert!(
+            version.len() == 4 && version.chars().all(|c| c.is_ascii_digit()),
+            "{name}: expected NNNN_description.sql"
+        );
+        assert!(rest.ends_with(".sql"), "{name}");
+    }
+}
