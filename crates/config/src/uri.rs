@@ -22,6 +22,11 @@ pub(crate) fn check_issuer(raw: &str) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain a user name or password".to_string());
     }
+    // Lanyard serves its endpoints at the root of its origin; serving under a path prefix is not
+    // implemented yet, so refuse it rather than publish endpoints that do not answer.
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err("must not have a path (serving under a path prefix is not supported yet); use a dedicated host name".to_string());
+    }
     Ok(url)
 }
 
@@ -72,13 +77,16 @@ mod tests {
     fn issuer_rules() {
         for ok in [
             "https://id.example.com",
-            "https://id.example.com/tenant/",
             "http://localhost:8080",
             "http://127.0.0.1",
             "http://[::1]:8080",
         ] {
             assert!(check_issuer(ok).is_ok(), "{ok}");
         }
+        assert!(
+            check_issuer("https://id.example.com/tenant").is_err(),
+            "no path prefix yet"
+        );
         assert!(
             check_issuer("http://id.example.com")
                 .unwrap_err()

@@ -1,0 +1,198 @@
+//! Wiring: config → database → provider → web state. Shared by `lanyard serve` and the
+//! integration-test harness, so tests run exactly what users run.
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use lanyard_config::Settings;
+use lanyard_core::authn::password::PasswordHasherPool;
+use lanyard_core::clock::Clock;
+use lanyard_core::crypto::Cipher;
+use lanyard_core::model::Client;
+use lanyard_core::oidc::keys::{self, KeyManager};
+use lanyard_core::store::{Store, StoreError};
+use lanyard_core::{Provider, ProviderConfig};
+use lanyard_store::Database;
+use lanyard_web::metrics::Metrics;
+use lanyard_web::templates::Templates;
+use lanyard_web::{AppState, WebConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the database: {0}")]
+    Database(StoreError),
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(StoreError),
+    #[error("encryption key: {0}")]
+    Key(String),
+    #[error("{0}")]
+    Startup(String),
+}
+
+pub struct App {
+    pub state: AppState,
+    pub db: Database,
+    pub settings: Arc<Settings>,
+}
+
+fn dur(d: StdDuration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+pub fn cipher(settings: &Settings) -> Result<Cipher, AppError> {
+    let e = &settings.encryption;
+    Cipher::new(&e.key_id, e.key.expose(), &e.old_keys).map_err(|e| AppError::Key(e.to_string()))
+}
+
+pub fn provider_config(settings: &Settings) -> ProviderConfig {
+    ProviderConfig {
+        issuer: settings.issuer_str(),
+        code_lifetime: dur(settings.tokens.code_lifetime),
+        access_token_lifetime: dur(settings.tokens.access_token_lifetime),
+        id_token_lifetime: dur(settings.tokens.id_token_lifetime),
+        refresh_token_lifetime: dur(settings.tokens.refresh_token_lifetime),
+        algorithms: settings.signing.algorithms.clone(),
+        require_pkce_for_all: settings.oauth.require_pkce_for_all,
+    }
+}
+
+pub fn web_config(settings: &Settings) -> WebConfig {
+    let secure = settings.issuer.scheme() == "https";
+    let name = &settings.sessions.cookie_name;
+    WebConfig {
+        product_name: settings.ui.product_name.clone(),
+        // RFC 6265bis 4.1.3.2: __Host- pins the cookie to this host, path /, Secure.
+        cookie_name: if secure && settings.issuer.path() == "/" {
+            format!("__Host-{name}")
+        } else {
+            name.clone()
+        },
+        secure_cookies: secure,
+        idle_timeout: dur(settings.sessions.idle_timeout),
+        absolute_lifetime: dur(settings.sessions.absolute_lifetime),
+        flow_lifetime: Duration::minutes(30),
+        jwks_max_age: dur(settings.signing.jwks_max_age),
+    }
+}
+
+/// Connect and migrate. An unreachable database is a clear error, not a hang.
+pub async fn open_database(settings: &Settings) -> Result<Database, AppError> {
+    let db = Database::connect(&settings.database.url, settings.database.max_connections)
+        .await
+        .map_err(AppError::Database)?;
+    db.migrate().await.map_err(AppError::Migrate)?;
+    Ok(db)
+}
+
+/// Make the database's clients match the config file: upsert every configured client and delete
+/// config-managed clients that are no longer configured. Idempotent. Returns (changed, removed).
+pub async fn reconcile_clients(
+    store: &dyn Store,
+    clients: &[Client],
+) -> Result<(usize, usize), StoreError> {
+    let mut changed = 0;
+    for c in clients {
+        if store.upsert_client(c).await? {
+            changed += 1;
+        }
+    }
+    let mut removed = 0;
+    for existing in store.list_clients().await? {
+        if existing.managed_by == "config"
+            && !clients.iter().any(|c| c.client_id == existing.client_id)
+            && store.delete_client(&existing.client_id).await?
+        {
+            removed += 1;
+        }
+    }
+    Ok((changed, removed))
+}
+
+impl App {
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<App, AppError> {
+        let db = open_database(&settings).await?;
+        let store = db.store();
+        let (changed, removed) = reconcile_clients(store.as_ref(), &settings.clients)
+            .await
+            .map_err(AppError::Database)?;
+        tracing::info!(
+            clients = settings.clients.len(),
+            changed,
+            removed,
+            "reconciled clients from the config file"
+        );
+        let keys = KeyManager::init(
+            store.clone(),
+            cipher(&settings)?,
+            &settings.signing.algorithms,
+            clock.now(),
+        )
+        .await
+        .map_err(|e| AppError::Startup(format!("signing keys: {e}")))?;
+        let concurrency = match settings.passwords.max_concurrent_hashes {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        };
+        let passwords = PasswordHasherPool::new(settings.passwords.argon2, concurrency)
+            .map_err(|e| AppError::Startup(e.to_string()))?;
+        let provider = Provider::new(
+            provider_config(&settings),
+            store,
+            Arc::new(keys),
+            clock,
+            passwords,
+        );
+        let templates = Templates::new(&settings.ui.product_name)
+            .map_err(|e| AppError::Startup(format!("templates: {e}")))?;
+        let state = AppState {
+            provider: Arc::new(provider),
+            templates: Arc::new(templates),
+            config: Arc::new(web_config(&settings)),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(App {
+            state,
+            db,
+            settings: Arc::new(settings),
+        })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        lanyard_web::router(self.state.clone())
+    }
+
+    /// Housekeeping: purge expired rows every 10 minutes, and pick up keys rotated by the CLI or
+    /// another replica every 30 seconds.
+    pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
+        let provider = self.state.provider.clone();
+        let longest = provider
+            .config
+            .access_token_lifetime
+            .max(provider.config.id_token_lifetime);
+        tokio::spawn(async move {
+            let mut reload = tokio::time::interval(StdDuration::from_secs(30));
+            let mut purge = tokio::time::interval(StdDuration::from_secs(600));
+            loop {
+                tokio::select! {
+                    _ = reload.tick() => {
+                        if let Err(e) = provider.keys.reload().await {
+                            tracing::warn!(error = %e, "could not reload signing keys");
+                        }
+                    }
+                    _ = purge.tick() => {
+                        let now = provider.now();
+                        match provider.store.purge_expired(now).await {
+                            Ok(r) => tracing::debug!(?r, "purged expired rows"),
+                            Err(e) => tracing::warn!(error = %e, "purge failed"),
+                        }
+                        if let Err(e) = keys::purge_retired(provider.store.as_ref(), now, longest).await {
+                            tracing::warn!(error = %e, "could not purge retired keys");
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,225 @@
+//! Command-line interface. Every command loads and validates the same config file as `serve`.
+pub mod admin;
+pub mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lanyard",
+    version,
+    about = "Lanyard: a small, self-hosted OpenID Connect provider"
+)]
+pub struct Cli {
+    /// Config file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "LANYARD_CONFIG",
+        default_value = "config/lanyard.toml"
+    )]
+    pub config: PathBuf,
+    /// Log format (overrides [logging] format).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check the config file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage users. Passwords are read from standard input, never from arguments.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// List security events, newest first.
+    Audit {
+        #[arg(long)]
+        user: Option<String>,
+        /// Event type, e.g. login_failed.
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// RFC 3339 time or a duration back from now (e.g. 24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config file and list every problem with its key path.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Mark the email address as verified.
+        #[arg(long)]
+        email_verified: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a new password (read from standard input); ends the user's sessions and grants.
+    SetPassword {
+        username: String,
+    },
+    /// Block logins and revoke the user's sessions and grants.
+    Disable {
+        username: String,
+    },
+    Enable {
+        username: String,
+    },
+    /// Delete the user and everything that belongs to them.
+    Delete {
+        username: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Import users from a JSON Lines file: {"username", "email", "email_verified", "name",
+    /// "password_hash"} per line; bcrypt ($2a$/$2b$/$2y$) or argon2 hashes are accepted and
+    /// bcrypt is upgraded to argon2id at each user's next login.
+    Import {
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show the signing keys and their state.
+    List,
+    /// Publish a new key now and switch signing to it after --publish-ahead.
+    Rotate {
+        /// RS256, ES256 or EdDSA.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+        /// How long the new key is published before it signs (at least the JWKS cache
+        /// lifetime, so relying parties already know it). Defaults to twice signing.jwks_max_age.
+        #[arg(long)]
+        publish_ahead: Option<String>,
+    },
+}
+
+/// Exit codes: 0 ok, 1 runtime failure, 2 bad config or bad input.
+pub async fn run(cli: Cli) -> ExitCode {
+    let settings = match lanyard_config::load(&cli.config) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!(
+                "{}: the configuration has {} problem(s):",
+                cli.config.display(),
+                errors.0.len()
+            );
+            for p in &errors.0 {
+                eprintln!("  {}: {}", p.path, p.message);
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let json_logs = match cli.log_format {
+        Some(LogFormatArg::Json) => true,
+        Some(LogFormatArg::Text) => false,
+        None => matches!(settings.logging.format, lanyard_config::LogFormat::Json),
+    };
+    init_tracing(
+        &settings.logging.level,
+        json_logs,
+        matches!(cli.command, Command::Serve),
+    );
+    let result = match cli.command {
+        Command::Serve => serve::serve(settings).await,
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            println!(
+                "{}: OK ({} client(s))",
+                cli.config.display(),
+                settings.clients.len()
+            );
+            Ok(())
+        }
+        Command::Migrate => admin::migrate(&settings).await,
+        Command::User { command } => admin::user(&settings, command).await,
+        Command::Keys { command } => admin::keys(&settings, command).await,
+        Command::Audit {
+            user,
+            kind,
+            since,
+            limit,
+            json,
+        } => admin::audit(&settings, user, kind, since, limit, json).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(admin::CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(admin::CliError::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(level: &str, json: bool, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    // CLI commands log warnings only, so their own output stays readable.
+    let default = if serving {
+        level.to_string()
+    } else {
+        "warn".to_string()
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}

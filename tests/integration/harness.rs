@@ -1,0 +1,411 @@
+//! The test harness: `TestApp` runs the real application on 127.0.0.1:0 with a fresh database
+//! (a SQLite file in a temp dir, or a fresh PostgreSQL database when LANYARD_TEST_DATABASE_URL
+//! is set) and a fixed clock; `Browser` is a cookie-keeping HTTP client that never follows
+//! redirects; `TestRp` is a relying party built on the `openidconnect` crate.
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use lanyard::App;
+use lanyard_core::authn::password::{Argon2Params, hash_blocking};
+use lanyard_core::clock::FixedClock;
+use lanyard_core::model::User;
+use lanyard_core::store::Store;
+use openidconnect::reqwest;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const SECRET: &str = "s3cret-for-tests-only-0123456789abcdef";
+
+/// Clients every test app has. Secrets are literals: this is a test config.
+const CLIENTS: &str = r#"
+[[clients]]
+client_id = "web"
+name = "Web App"
+secret = "SECRET"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+post_logout_redirect_uris = ["http://127.0.0.1:9/bye"]
+grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+auth_method = "client_secret_basic"
+scopes = ["openid", "profile", "email", "address", "phone", "offline_access"]
+trusted = true
+id_token_signed_response_alg = "RS256"
+
+[[clients]]
+client_id = "post"
+name = "Post App"
+secret = "SECRET"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+grant_types = ["authorization_code", "refresh_token"]
+auth_method = "client_secret_post"
+scopes = ["openid", "profile", "email"]
+trusted = true
+id_token_signed_response_alg = "ES256"
+
+[[clients]]
+client_id = "spa"
+name = "Single Page App"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+post_logout_redirect_uris = ["http://127.0.0.1:9/bye"]
+grant_types = ["authorization_code", "refresh_token"]
+auth_method = "none"
+scopes = ["openid", "profile", "email", "offline_access"]
+trusted = true
+id_token_signed_response_alg = "EdDSA"
+
+[[clients]]
+client_id = "thirdparty"
+name = "Third Party Notes"
+secret = "SECRET"
+redirect_uris = ["http://127.0.0.1:9/cb"]
+grant_types = ["authorization_code"]
+auth_method = "client_secret_basic"
+scopes = ["openid", "profile", "email"]
+trusted = false
+"#;
+
+pub fn test_config(port: u16, db_url: &str) -> String {
+    let clients = CLIENTS.replace("SECRET", SECRET);
+    format!(
+        r#"
+issuer = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:{port}"
+
+[database]
+url = "{db_url}"
+max_connections = 5
+
+[encryption]
+key_id = "test"
+key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+[passwords]
+argon2_memory_kib = 1024
+argon2_iterations = 1
+argon2_parallelism = 1
+
+{clients}
+"#
+    )
+}
+
+pub struct TestApp {
+    pub issuer: String,
+    pub clock: FixedClock,
+    pub app: App,
+    pub store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A database URL for a new test app: a fresh PostgreSQL database when the env var is set.
+pub async fn fresh_db_url(dir: &std::path::Path) -> String {
+    match std::env::var("LANYARD_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => lanyard_store::testing::fresh_postgres_database(&base)
+            .await
+            .expect("create test database"),
+        _ => format!("sqlite://{}/lanyard.db", dir.display()),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|c| c).await
+    }
+
+    /// Start with a config edited by `edit` (the TOML text).
+    pub async fn spawn_with(edit: impl FnOnce(String) -> String) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_url = fresh_db_url(dir.path()).await;
+        Self::spawn_on(dir, db_url, edit).await
+    }
+
+    pub async fn spawn_on(
+        dir: tempfile::TempDir,
+        db_url: String,
+        edit: impl FnOnce(String) -> String,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let toml = edit(test_config(addr.port(), &db_url));
+        let settings = lanyard_config::load_from_str(&toml, &[], dir.path())
+            .unwrap_or_else(|e| panic!("test config: {e}"));
+        let clock = FixedClock::new(Utc::now());
+        let app = App::build(settings, Arc::new(clock.clone()))
+            .await
+            .expect("app builds");
+        let router = app
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let store = app.state.provider.store.clone();
+        Self {
+            issuer: format!("http://127.0.0.1:{}", addr.port()),
+            clock,
+            app,
+            store,
+            _dir: dir,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// A user with the standard test password, created straight in the store.
+    pub async fn user(&self, username: &str) -> User {
+        let mut u = User::new(username, Utc::now());
+        u.email = Some(format!("{username}@example.com"));
+        u.email_verified = true;
+        u.name = Some(format!("{username} Example"));
+        u.password_hash = Some(
+            hash_blocking(
+                Argon2Params {
+                    memory_kib: 1024,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                PASSWORD,
+            )
+            .expect("hash"),
+        );
+        self.store.create_user(&u).await.expect("create user");
+        u
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.issuer)
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        http_client()
+    }
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::ClientBuilder::new()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// A response, read fully.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// The value of a hidden or text input named `name` in the HTML.
+    pub fn input(&self, name: &str) -> Option<String> {
+        let needle = format!("name=\"{name}\"");
+        let at = self.body.find(&needle)?;
+        let tag_start = self.body[..at].rfind('<')?;
+        let tag_end = at + self.body[at..].find('>')?;
+        let tag = &self.body[tag_start..tag_end];
+        let v = tag.find("value=\"")? + 7;
+        let end = tag[v..].find('"')?;
+        Some(html_unescape(&tag[v..v + end]))
+    }
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// A browser: keeps cookies per name, follows nothing by itself.
+pub struct Browser {
+    base: String,
+    http: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+    pub last_set_cookie: Vec<String>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_string(),
+            http: http_client(),
+            cookies: BTreeMap::new(),
+            last_set_cookie: vec![],
+        }
+    }
+
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with("http") {
+            url.to_string()
+        } else {
+            format!("{}{}", self.base, url)
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, res: reqwest::Response) -> Page {
+        self.last_set_cookie.clear();
+        for sc in res.headers().get_all(SET_COOKIE) {
+            let sc = sc.to_str().unwrap_or_default().to_string();
+            self.last_set_cookie.push(sc.clone());
+            let pair = sc.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = pair.split_once('=') {
+                let expired = sc.to_ascii_lowercase().contains("max-age=0") || v.is_empty();
+                if expired {
+                    self.cookies.remove(k.trim());
+                } else {
+                    self.cookies
+                        .insert(k.trim().to_string(), v.trim().to_string());
+                }
+            }
+        }
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.text().await.unwrap_or_default();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Page {
+        let res = self
+            .http
+            .get(self.absolute(url))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.finish(res).await
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let res = self
+            .http
+            .post(self.absolute(url))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        self.finish(res).await
+    }
+
+    /// Follow redirects on our own origin until a page renders or we are sent elsewhere.
+    pub async fn follow(&mut self, mut page: Page) -> Page {
+        for _ in 0..10 {
+            match page.location() {
+                Some(loc) if loc.starts_with('/') || loc.starts_with(&self.base) => {
+                    page = self.get(&loc).await
+                }
+                _ => return page,
+            }
+        }
+        page
+    }
+
+    /// Sign in on a login page (already rendered), returning the response to the POST.
+    pub async fn submit_login(
+        &mut self,
+        login_page: &Page,
+        username: &str,
+        password: &str,
+    ) -> Page {
+        assert_eq!(
+            login_page.status, 200,
+            "expected the login page: {}",
+            login_page.body
+        );
+        let csrf = login_page
+            .input("csrf_token")
+            .expect("csrf field on login page");
+        let flow = login_page.input("flow").unwrap_or_default();
+        self.post(
+            "/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("flow", &flow),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await
+    }
+
+    /// Log in through /login directly (no relying party).
+    pub async fn login(&mut self, username: &str) -> Page {
+        let page = self.get("/login").await;
+        self.submit_login(&page, username, PASSWORD).await
+    }
+}
+
+/// Split a redirect to the client into its query parameters.
+pub fn query_of(location: &str) -> BTreeMap<String, String> {
+    let url = url::Url::parse(location).unwrap_or_else(|e| panic!("bad location {location}: {e}"));
+    url.query_pairs().into_owned().collect()
+}
+
+/// The JSON payload of a JWT, unverified (for claims the RP library does not model).
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("jwt payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("b64");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+pub fn jwt_header(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let h = jwt.split('.').next().expect("jwt header");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(h)
+            .expect("b64"),
+    )
+    .expect("json")
+}
+
+/// Read a response body as JSON (the RP library's reqwest is built without its json feature).
+pub trait JsonBody {
+    fn json_value(self) -> impl std::future::Future<Output = serde_json::Value>;
+}
+
+impl JsonBody for reqwest::Response {
+    async fn json_value(self) -> serde_json::Value {
+        let text = self.text().await.expect("body");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+}

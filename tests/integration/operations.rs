@@ -1,0 +1,254 @@
+//! Discovery, JWKS, key rotation, health and metrics, start-up behaviour.
+use std::sync::Arc;
+
+use lanyard_core::clock::{Clock, FixedClock};
+use lanyard_core::model::SigningAlg;
+use openidconnect::core::CoreJwsSigningAlgorithm as Alg;
+use openidconnect::{AuthType, TokenResponse};
+use serde_json::Value;
+
+use crate::harness::JsonBody;
+use crate::harness::{SECRET, TestApp, jwt_header};
+use crate::rp::TestRp;
+
+#[tokio::test]
+async fn discovery_advertises_what_is_implemented_and_is_cacheable() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http()
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let d: Value = res.json_value().await;
+    assert_eq!(d["issuer"], app.issuer);
+    assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        d["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(d["request_parameter_supported"], false);
+    for endpoint in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+    ] {
+        assert!(
+            d[endpoint].as_str().unwrap().starts_with(&app.issuer),
+            "{endpoint}"
+        );
+    }
+    let jwks: Value = app
+        .http()
+        .get(d["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3, "one key per enabled algorithm");
+    for k in keys {
+        assert!(k["kid"].is_string());
+        assert!(
+            k.get("d").is_none() && k.get("p").is_none(),
+            "no private material"
+        );
+    }
+}
+
+#[tokio::test]
+async fn key_rotation_publishes_before_it_signs() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    let provider = app.app.state.provider.clone();
+    let rp = TestRp::new(
+        &app,
+        "web",
+        Some(SECRET),
+        AuthType::BasicAuth,
+        Alg::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+    let kid_of = |t: &openidconnect::core::CoreTokenResponse| {
+        jwt_header(&t.id_token().unwrap().to_string())["kid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut b = app.browser();
+    let s = rp.start(&[], &[]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    let old_kid = kid_of(&rp.exchange(&code, s.verifier).await.unwrap());
+
+    let cipher = lanyard::app::cipher(&app.app.settings).unwrap();
+    let new = lanyard_core::oidc::keys::rotate(
+        app.store.as_ref(),
+        &cipher,
+        SigningAlg::RS256,
+        app.clock.now(),
+        chrono::Duration::minutes(10),
+    )
+    .await
+    .unwrap();
+    assert!(provider.keys.reload().await.unwrap());
+    let jwks: Value = app
+        .http()
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&new.kid.as_str()) && kids.contains(&old_kid.as_str()),
+        "both keys published"
+    );
+
+    // Still the old key until the switch.
+    let s = rp.start(&[], &[]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    assert_eq!(
+        kid_of(&rp.exchange(&code, s.verifier).await.unwrap()),
+        old_kid
+    );
+    app.clock.advance(chrono::Duration::minutes(10));
+    // A relying party that refreshed the JWKS during the publish window (at most one max-age
+    // before the switch) verifies tokens signed with the new key.
+    let rp = TestRp::new(
+        &app,
+        "web",
+        Some(SECRET),
+        AuthType::BasicAuth,
+        Alg::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+    let s = rp.start(&[], &[]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    assert_eq!(kid_of(&tokens), new.kid);
+    rp.verify(&tokens, Some(&s.nonce));
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let app = TestApp::spawn().await;
+    let http = app.http();
+    assert_eq!(
+        http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        http.get(app.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let metrics = http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("lanyard_http_requests_total{route=\"/readyz\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("process_resident_memory_bytes"));
+}
+
+#[tokio::test]
+async fn config_clients_reconcile_idempotently_and_removed_ones_go() {
+    let app = TestApp::spawn().await;
+    let clients = app.app.settings.clients.clone();
+    assert_eq!(
+        lanyard::app::reconcile_clients(app.store.as_ref(), &clients)
+            .await
+            .unwrap(),
+        (0, 0),
+        "a second run changes nothing"
+    );
+    let fewer: Vec<_> = clients
+        .iter()
+        .filter(|c| c.client_id != "post")
+        .cloned()
+        .collect();
+    assert_eq!(
+        lanyard::app::reconcile_clients(app.store.as_ref(), &fewer)
+            .await
+            .unwrap(),
+        (0, 1)
+    );
+    assert!(app.store.get_client("post").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = crate::harness::test_config(1, "postgres://nobody@127.0.0.1:1/nothing");
+    let settings = lanyard_config::load_from_str(&toml, &[], dir.path()).unwrap();
+    let started = std::time::Instant::now();
+    let err = lanyard::App::build(settings, Arc::new(FixedClock::new(chrono::Utc::now())))
+        .await
+        .err()
+        .expect("fails");
+    assert!(matches!(err, lanyard::AppError::Database(_)), "{err}");
+    assert!(
+        err.to_string().contains("cannot open the database"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn restarting_on_the_same_database_keeps_keys_and_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = crate::harness::fresh_db_url(dir.path()).await;
+    let first = TestApp::spawn_on(tempfile::tempdir().unwrap(), db_url.clone(), |c| c).await;
+    first.user("ada").await;
+    let jwks1: Value = first
+        .http()
+        .get(first.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    drop(first);
+    let second = TestApp::spawn_on(tempfile::tempdir().unwrap(), db_url, |c| c).await;
+    let jwks2: Value = second
+        .http()
+        .get(second.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(jwks1, jwks2, "keys are generated once and reused");
+    assert!(
+        second
+            .store
+            .find_user_by_username("ada")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -1,0 +1,2 @@
+//! This package only hosts Lanyard's integration test binary (`integration/`): one binary, so the
+//! whole application is linked once. See `integration/harness.rs`.
