@@ -42,7 +42,7 @@ async fn sqlite_db() -> (tempfile::TempDir, Database) {
 /// A migrated database of its own for one test, or None (with a note) when PostgreSQL tests are
 /// not configured. `finish` drops it when the test passed; a failed test leaves it to inspect.
 async fn postgres_db(test: &str) -> Option<PgTestDb> {
-    let Ok(base) = std::env::var(PG_ENV) else {
+    let Some(base) = std::env::var(PG_ENV).ok().filter(|v| !v.is_empty()) else {
         println!("{test}: skipped, {PG_ENV} is not set");
         return None;
     };
