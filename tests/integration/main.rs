@@ -8,6 +8,7 @@ mod rp;
 mod account;
 mod authorize;
 mod browser;
+mod cli;
 mod logout;
 mod operations;
 mod tokens;

@@ -252,3 +252,86 @@ async fn restarting_on_the_same_database_keeps_keys_and_users() {
             .is_some()
     );
 }
+
+async fn psql(sql: &str) {
+    let status = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-qc",
+            sql,
+        ])
+        .status()
+        .expect("psql");
+    assert!(status.success(), "{sql}");
+}
+
+/// PostgreSQL only (the SQLite leg has no server to take away): while the database refuses
+/// connections Lanyard answers 503 — JSON on API endpoints, a page in the browser — and it
+/// recovers by itself when the database returns.
+#[tokio::test]
+async fn a_database_outage_answers_503_and_recovers() {
+    if std::env::var("LANYARD_TEST_DATABASE_URL")
+        .unwrap_or_default()
+        .is_empty()
+    {
+        println!("skipped: runs on the PostgreSQL leg");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let url = app.app.settings.database.url.clone();
+    let db = url.rsplit('/').next().unwrap().to_string();
+    assert!(db.starts_with("lanyard_test_"));
+    psql(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS false")).await;
+    psql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
+    ))
+    .await;
+
+    let http = app.http();
+    assert_eq!(
+        http.get(app.url("/readyz")).send().await.unwrap().status(),
+        503
+    );
+    let res = http
+        .post(app.url("/token"))
+        .basic_auth("web", Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.json_value().await["error"], "temporarily_unavailable");
+    let mut b = app.browser();
+    let page = b.get("/login").await;
+    assert_eq!(page.status, 503, "{:?} {}", page.headers, page.body);
+    assert!(page.body.contains("Temporarily unavailable"));
+    assert_eq!(
+        http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200,
+        "alive, just not ready"
+    );
+
+    psql(&format!("ALTER DATABASE {db} WITH ALLOW_CONNECTIONS true")).await;
+    let mut ready = false;
+    for _ in 0..20 {
+        if http.get(app.url("/readyz")).send().await.unwrap().status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(ready, "recovers without a restart");
+    let res = http
+        .post(app.url("/token"))
+        .basic_auth("web", Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -64,6 +64,9 @@ impl Browser {
         }
         let t = random_token();
         self.0.insert(CSRF_KEY, &t).await?;
+        // Persist a new session now, inside the handler: if the database is down this becomes our
+        // 503 page instead of the session layer's bare 500 after the page was rendered.
+        self.0.save().await?;
         Ok(t)
     }
 
