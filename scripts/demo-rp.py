@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A tiny relying party for trying Lanyard by hand (standard library only).
 
-It runs on http://127.0.0.1:8081, sends you to Lanyard with the authorization-code flow and
+It runs on http://127.0.0.1:8081 (DEMO_PORT), sends you to Lanyard with the authorization-code flow and
 PKCE, exchanges the code for tokens, and shows the ID token's claims and the userinfo answer.
 It matches the `demo` client in config/lanyard.toml. Not for production: it keeps state in
 memory and does not verify the ID token signature (a real RP library does).
@@ -11,7 +11,8 @@ import base64, hashlib, http.server, json, os, secrets, sys, urllib.parse, urlli
 ISSUER = os.environ.get("LANYARD_ISSUER", "http://localhost:8080")
 CLIENT_ID = os.environ.get("DEMO_CLIENT_ID", "demo")
 CLIENT_SECRET = os.environ.get("DEMO_CLIENT_SECRET", "demo-secret-change-me")
-REDIRECT = "http://127.0.0.1:8081/callback"
+PORT = int(os.environ.get("DEMO_PORT", "8081"))
+REDIRECT = f"http://127.0.0.1:{PORT}/callback"
 pending = {}
 
 def discover():
@@ -70,5 +71,5 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.page("not found", 404)
 
 if __name__ == "__main__":
-    print("Demo relying party on http://127.0.0.1:8081 (issuer " + ISSUER + ")", file=sys.stderr)
-    http.server.HTTPServer(("127.0.0.1", 8081), Handler).serve_forever()
+    print(f"Demo relying party on http://127.0.0.1:{PORT} (issuer {ISSUER})", file=sys.stderr, flush=True)
+    http.server.HTTPServer(("127.0.0.1", PORT), Handler).serve_forever()

@@ -13,6 +13,7 @@ use crate::error::WebError;
 
 pub const AUTH_KEY: &str = "auth";
 const CSRF_KEY: &str = "csrf";
+pub const DEVICE_KEY: &str = "device";
 const FLOWS_KEY: &str = "flows";
 /// Pending sign-ins kept per browser (several tabs may be signing in to several apps).
 const MAX_FLOWS: usize = 8;
@@ -94,10 +95,18 @@ impl Browser {
         Ok(Some(auth))
     }
 
-    /// Log in: a new session id (no fixation), then the authentication result.
-    pub async fn login(&self, auth: &Authenticated) -> Result<(), WebError> {
+    /// Log in: a new session id (no fixation), then the authentication result and a short
+    /// description of the device for the account page's session list.
+    pub async fn login(
+        &self,
+        auth: &Authenticated,
+        device: Option<String>,
+    ) -> Result<(), WebError> {
         self.0.cycle_id().await?;
         self.0.insert(AUTH_KEY, auth).await?;
+        if let Some(d) = device {
+            self.0.insert(DEVICE_KEY, d).await?;
+        }
         // A fresh CSRF token for the new privilege level.
         self.0.insert(CSRF_KEY, random_token()).await?;
         Ok(())
@@ -157,5 +166,61 @@ impl Browser {
     pub async fn touch(&self, now: DateTime<Utc>) -> Result<(), WebError> {
         self.0.insert("seen", now.timestamp()).await?;
         Ok(())
+    }
+}
+
+/// "Firefox on Linux" from a User-Agent header: enough for a user to recognise a session.
+pub fn describe_device(user_agent: Option<&str>) -> Option<String> {
+    let ua = user_agent?;
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name)
+    .unwrap_or("Browser");
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    Some(match os {
+        Some(os) => format!("{browser} on {os}"),
+        None => browser.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_device;
+
+    #[test]
+    fn devices_are_described_in_plain_words() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert_eq!(
+            describe_device(Some(chrome)).as_deref(),
+            Some("Chrome on Linux")
+        );
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(
+            describe_device(Some(safari)).as_deref(),
+            Some("Safari on iPhone")
+        );
+        assert_eq!(
+            describe_device(Some("curl/8.0")).as_deref(),
+            Some("Browser")
+        );
+        assert_eq!(describe_device(None), None);
     }
 }

@@ -14,7 +14,7 @@ use super::{see_other, with_query};
 use crate::error::WebError;
 use crate::input::Input;
 use crate::session_store::id_hash;
-use crate::sessions::{AUTH_KEY, Browser};
+use crate::sessions::{AUTH_KEY, Browser, DEVICE_KEY};
 use crate::state::AppState;
 use crate::templates::CurrentUser;
 
@@ -128,6 +128,7 @@ pub async fn page(
             "created_at": auth_time,
             "last_seen": seen.or_else(|| auth_time.clone()),
             "id": b64url(&rec.id_hash),
+            "user_agent": data.get(DEVICE_KEY).and_then(Value::as_str),
         }));
     }
     let display = user.name.clone().unwrap_or_else(|| user.username.clone());

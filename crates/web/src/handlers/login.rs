@@ -109,7 +109,13 @@ pub async fn login_submit(
         }
     };
     let auth = s.provider.authenticated(&user);
-    browser.login(&auth).await?;
+    let user_agent = input
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    browser
+        .login(&auth, crate::sessions::describe_device(user_agent))
+        .await?;
     s.metrics.event("login", "success");
     let client_id = flow.as_ref().map(|(_, r, _)| r.client_id.as_str());
     s.provider
