@@ -5,14 +5,15 @@ use std::process::{Command, Output, Stdio};
 
 use crate::harness::{fresh_db_url, test_config};
 
-/// The binary cargo built next to this test (`cargo test --workspace` / nextest build it).
+/// The binary in the same target directory as this test. `scripts/test` builds it first
+/// (`cargo build -p lanyard`): cargo builds a binary for integration tests of its own package only.
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("lanyard");
     assert!(
         bin.exists(),
-        "{} is missing: run the tests with --workspace so the binary is built",
+        "{} is missing: run scripts/test, or `cargo build -p lanyard` before the tests",
         bin.display()
     );
     bin
