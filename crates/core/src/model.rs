@@ -141,6 +141,9 @@ pub struct Client {
     pub id_token_alg: SigningAlg,
     /// PKCE required even though the client is confidential.
     pub require_pkce: bool,
+    /// Users must have used a second factor before this client gets a code.
+    #[serde(default)]
+    pub require_mfa: bool,
     /// Who owns the row: "config" rows are reconciled from the config file.
     pub managed_by: String,
 }
@@ -288,4 +291,24 @@ pub struct PurgeReport {
     pub refresh_tokens: u64,
     pub grants: u64,
     pub sessions: u64,
+    /// Failed-attempt records older than a day (no throttling window is longer).
+    pub auth_failures: u64,
+}
+
+/// A user's TOTP authenticator (RFC 6238). The seed is AES-256-GCM encrypted with the user id as
+/// associated data, so a ciphertext cannot be moved to another user's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpCredential {
+    pub user_id: Uuid,
+    pub secret_enc: Vec<u8>,
+    /// The last accepted time step; a code for this step or an earlier one is refused (replay).
+    pub last_step: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Failed-attempt counters over a sliding window, for throttling (DESIGN §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureCount {
+    pub count: u64,
+    pub last_at: Option<DateTime<Utc>>,
 }

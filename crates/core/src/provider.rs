@@ -6,12 +6,17 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::authn::mfa::MfaPolicy;
 use crate::authn::password::{PasswordHasherPool, Verified};
+use crate::authn::throttle::ThrottlePolicy;
 use crate::authn::{ACR_PWD, Authenticated, LoginFailure};
 use crate::clock::Clock;
+use crate::crypto::Cipher;
 use crate::model::{AuditEvent, AuthCode, Client, Consent, SigningAlg, User};
 use crate::oidc::authorize::request::{self, Checks};
-use crate::oidc::authorize::{AuthorizeError, AuthorizeRequest, Decision, RedirectTarget, decide};
+use crate::oidc::authorize::{
+    AuthorizeError, AuthorizeRequest, Decision, FlowState, RedirectTarget, decide,
+};
 use crate::oidc::error::{OAuthError, ProviderResult};
 use crate::oidc::keys::KeyManager;
 use crate::oidc::params::Params;
@@ -30,6 +35,8 @@ pub struct ProviderConfig {
     pub refresh_token_lifetime: Duration,
     pub algorithms: Vec<SigningAlg>,
     pub require_pkce_for_all: bool,
+    pub mfa: MfaPolicy,
+    pub throttle: ThrottlePolicy,
 }
 
 pub struct Provider {
@@ -38,6 +45,8 @@ pub struct Provider {
     pub keys: Arc<KeyManager>,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordHasherPool,
+    /// Encrypts TOTP secrets at rest (signing keys have their own copy in `keys`).
+    pub(crate) cipher: Arc<Cipher>,
     discovery: Arc<[u8]>,
 }
 
@@ -64,6 +73,7 @@ impl Provider {
         keys: Arc<KeyManager>,
         clock: Arc<dyn Clock>,
         passwords: PasswordHasherPool,
+        cipher: Arc<Cipher>,
     ) -> Self {
         let discovery = discovery::document(&config.issuer, &config.algorithms).to_string();
         Self {
@@ -72,6 +82,7 @@ impl Provider {
             keys,
             clock,
             passwords,
+            cipher,
             discovery: Arc::from(discovery.into_bytes()),
         }
     }
@@ -155,6 +166,18 @@ impl Provider {
         fresh_login: bool,
         consented: bool,
     ) -> ProviderResult<Decision> {
+        let mfa_required = match auth {
+            Some(a) if !a.is_mfa() => {
+                self.mfa_required(a.user_id, Some(client), &req.acr_values)
+                    .await?
+            }
+            _ => false,
+        };
+        let flow = FlowState {
+            fresh_login,
+            consented,
+            mfa_required,
+        };
         let consent = match auth {
             Some(a) if !client.trusted && !consented => {
                 self.store.get_consent(a.user_id, &client.client_id).await?
@@ -173,8 +196,7 @@ impl Provider {
             req,
             client,
             auth,
-            fresh_login,
-            consented,
+            flow,
             consent.as_ref(),
             self.now(),
         ))
@@ -260,7 +282,8 @@ impl Provider {
     // ---- login --------------------------------------------------------------------------------
 
     /// Check a username and password. Unknown users cost the same as known ones; a correct
-    /// bcrypt or weaker argon2 hash is upgraded in place.
+    /// bcrypt or weaker argon2 hash is upgraded in place. A throttled username or address is
+    /// refused before any hashing (DESIGN §3), with the same answer whether the user exists.
     pub async fn login_password(
         &self,
         username: &str,
@@ -268,6 +291,17 @@ impl Provider {
         ip: Option<&str>,
     ) -> ProviderResult<Result<User, LoginFailure>> {
         let username = normalize_username(username);
+        if let Some(until) = self.throttled(&username, ip).await? {
+            self.audit(
+                "login_failed",
+                None,
+                None,
+                ip,
+                json!({ "method": "pwd", "reason": "throttled" }),
+            )
+            .await?;
+            return Ok(Err(LoginFailure::Throttled(until)));
+        }
         let user = self.store.find_user_by_username(&username).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verdict = self
@@ -275,37 +309,30 @@ impl Provider {
             .verify(password, stored)
             .await
             .map_err(crate::oidc::error::ProviderError::internal)?;
-        let outcome = match (user, verdict) {
+        match (user, verdict) {
             (Some(u), Verified::Yes | Verified::YesRehash(_)) if u.disabled => {
-                Err((LoginFailure::Disabled, Some(u.id)))
+                self.audit(
+                    "login_failed",
+                    Some(u.id),
+                    None,
+                    ip,
+                    json!({ "method": "pwd", "reason": "disabled" }),
+                )
+                .await?;
+                Ok(Err(LoginFailure::Disabled))
             }
             (Some(u), Verified::YesRehash(new_hash)) => {
                 self.store
                     .set_password_hash(u.id, &new_hash, self.now())
                     .await?;
                 tracing::info!(user_id = %u.id, "upgraded stored password hash");
-                Ok(u)
+                Ok(Ok(u))
             }
-            (Some(u), Verified::Yes) => Ok(u),
-            (u, _) => Err((LoginFailure::BadCredentials, u.map(|u| u.id))),
-        };
-        match outcome {
-            Ok(u) => Ok(Ok(u)),
-            Err((failure, user_id)) => {
-                let reason = if failure == LoginFailure::Disabled {
-                    "disabled"
-                } else {
-                    "bad_credentials"
-                };
-                self.audit(
-                    "login_failed",
-                    user_id,
-                    None,
-                    ip,
-                    json!({ "method": "pwd", "reason": reason }),
-                )
-                .await?;
-                Ok(Err(failure))
+            (Some(u), Verified::Yes) => Ok(Ok(u)),
+            (u, _) => {
+                self.record_failure(&username, u.map(|u| u.id), ip, "pwd", "bad_credentials")
+                    .await?;
+                Ok(Err(LoginFailure::BadCredentials))
             }
         }
     }

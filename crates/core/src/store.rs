@@ -98,6 +98,8 @@ pub trait KeyStore: Send + Sync {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
     async fn retire_signing_key(&self, kid: &str, at: DateTime<Utc>) -> StoreResult<bool>;
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool>;
+    /// Re-encryption (`lanyard keys rotate-encryption`).
+    async fn set_signing_key_private(&self, kid: &str, private_enc: &[u8]) -> StoreResult<bool>;
     /// First-start key creation, safe when several replicas start at once: inside one transaction
     /// (under an advisory lock on PostgreSQL), inserts each of `keys` whose algorithm has no
     /// unretired key yet. Returns how many were inserted.
@@ -125,6 +127,74 @@ pub trait SessionRecordStore: Send + Sync {
     async fn delete_user_sessions(&self, user_id: Uuid, keep: Option<&[u8]>) -> StoreResult<u64>;
 }
 
+/// Second factors: TOTP credentials and backup codes. Codes are stored only as hashes.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn get_totp(&self, user_id: Uuid) -> StoreResult<Option<TotpCredential>>;
+    /// Turns TOTP on and replaces the user's backup codes, in one transaction.
+    /// `Conflict` when the user already has TOTP (a double-submitted confirmation).
+    async fn enable_totp(
+        &self,
+        cred: &TotpCredential,
+        backup_code_hashes: &[Vec<u8>],
+    ) -> StoreResult<()>;
+    /// Removes TOTP and every backup code. Returns false when the user had no TOTP.
+    async fn disable_totp(&self, user_id: Uuid) -> StoreResult<bool>;
+    /// Records `step` as used, atomically, only if it is later than the last accepted step.
+    /// Returns false for a replayed (or older) step.
+    async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool>;
+    /// Re-encryption (`lanyard keys rotate-encryption`).
+    async fn list_totp(&self) -> StoreResult<Vec<TotpCredential>>;
+    async fn set_totp_secret(&self, user_id: Uuid, secret_enc: &[u8]) -> StoreResult<bool>;
+    /// Replaces the whole set: old codes stop working.
+    async fn replace_backup_codes(
+        &self,
+        user_id: Uuid,
+        hashes: &[Vec<u8>],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Marks the code used, atomically. `Some(remaining)` on success, `None` if the code is
+    /// unknown or already used.
+    async fn redeem_backup_code(
+        &self,
+        user_id: Uuid,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>>;
+    /// Unused backup codes.
+    async fn backup_codes_remaining(&self, user_id: Uuid) -> StoreResult<u64>;
+}
+
+/// Failed authentication attempts, keyed by subject (`user:<username>`, `ip:<address>`), kept in
+/// the database so every replica throttles the same way.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Failures at or after `since`, and the latest one.
+    async fn count_failures(
+        &self,
+        subject: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<FailureCount>;
+    /// Returns how many records were removed.
+    async fn clear_failures(&self, subject: &str) -> StoreResult<u64>;
+}
+
+/// Group membership. A group exists while it has members; names are case-sensitive slugs.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Returns false if the user was already a member.
+    async fn add_to_group(&self, user_id: Uuid, group: &str) -> StoreResult<bool>;
+    /// Returns false if the user was not a member.
+    async fn remove_from_group(&self, user_id: Uuid, group: &str) -> StoreResult<bool>;
+    /// Sorted by name.
+    async fn user_groups(&self, user_id: Uuid) -> StoreResult<Vec<String>>;
+    /// Every group with its member count, sorted by name.
+    async fn list_groups(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Members sorted by username.
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<User>>;
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn audit(&self, event: &AuditEvent) -> StoreResult<()>;
@@ -137,14 +207,24 @@ pub trait Maintenance: Send + Sync {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
     /// Deletes rows that can no longer matter: expired codes, sessions, refresh tokens and grants
-    /// (grants are kept until their last token has expired).
+    /// (grants are kept until their last token has expired), and failed-attempt records older
+    /// than a day.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<PurgeReport>;
     fn backend(&self) -> &'static str;
 }
 
 /// Everything Lanyard persists. `Arc<dyn Store>` is what the rest of the application holds.
 pub trait Store:
-    UserStore + ClientStore + GrantStore + KeyStore + SessionRecordStore + AuditStore + Maintenance
+    UserStore
+    + ClientStore
+    + GrantStore
+    + KeyStore
+    + SessionRecordStore
+    + MfaStore
+    + ThrottleStore
+    + GroupStore
+    + AuditStore
+    + Maintenance
 {
 }
 
@@ -154,6 +234,9 @@ impl<T> Store for T where
         + GrantStore
         + KeyStore
         + SessionRecordStore
+        + MfaStore
+        + ThrottleStore
+        + GroupStore
         + AuditStore
         + Maintenance
 {

@@ -9,11 +9,18 @@ use sqlx::{Postgres, Transaction};
 use crate::error::map_err;
 
 /// Embedded migrations, `(version, description, sql)`; `migrations/postgres` holds the same files.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "mfa",
+        include_str!("../../../migrations/postgres/0002_mfa.sql"),
+    ),
+];
 
 /// `pg_advisory_xact_lock` key serialising first-start signing-key creation across replicas
 /// ("lanyard" + "keys" in ASCII, so it cannot collide with sqlx's migration lock by accident).

@@ -6,8 +6,8 @@
 //! the proc-macro host, so the small `row!` macro below stands in for it.
 use chrono::{DateTime, SubsecRound, Utc};
 use lanyard_core::model::{
-    AuditEvent, AuthCode, Client, Consent, Grant, RefreshToken, SessionRecord, SigningAlg,
-    SigningKeyRecord, User,
+    AuditEvent, AuthCode, Client, Consent, FailureCount, Grant, RefreshToken, SessionRecord,
+    SigningAlg, SigningKeyRecord, TotpCredential, User,
 };
 use lanyard_core::store::StoreError;
 use sqlx::types::Json;
@@ -51,6 +51,11 @@ pub(crate) fn join_list(items: &[String]) -> String {
 
 pub(crate) fn split_list(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
+}
+
+/// `COUNT(*)` is BIGINT on PostgreSQL and INTEGER on SQLite: an i64 that is never negative.
+pub(crate) fn count(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")))
 }
 
 row!(UserRow {
@@ -299,3 +304,45 @@ impl From<AuditRow> for AuditEvent {
         }
     }
 }
+
+row!(TotpRow {
+    user_id: Uuid,
+    secret_enc: Vec<u8>,
+    last_step: Option<i64>,
+    created_at: DateTime<Utc>,
+});
+
+impl From<TotpRow> for TotpCredential {
+    fn from(r: TotpRow) -> Self {
+        TotpCredential {
+            user_id: r.user_id,
+            secret_enc: r.secret_enc,
+            last_step: r.last_step,
+            created_at: r.created_at,
+        }
+    }
+}
+
+row!(
+    /// `COUNT(*) AS n, MAX(at) AS last_at` over a subject's recent failures.
+    FailureRow {
+        n: i64,
+        last_at: Option<DateTime<Utc>>,
+    }
+);
+
+impl TryFrom<FailureRow> for FailureCount {
+    type Error = StoreError;
+
+    fn try_from(r: FailureRow) -> Result<Self, StoreError> {
+        Ok(FailureCount {
+            count: count(r.n)?,
+            last_at: r.last_at,
+        })
+    }
+}
+
+row!(
+    /// One group and how many members it has.
+    GroupCountRow { group_name: String, members: i64 }
+);

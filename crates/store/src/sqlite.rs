@@ -12,11 +12,18 @@ use sqlx::{Sqlite, Transaction};
 use crate::error::map_err;
 
 /// Embedded migrations, `(version, description, sql)`; `migrations/sqlite` holds the same files.
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "mfa",
+        include_str!("../../../migrations/sqlite/0002_mfa.sql"),
+    ),
+];
 
 /// Implements every store trait on an SQLite pool (see `store_impl` for the shared bodies).
 #[derive(Debug, Clone)]

@@ -59,24 +59,32 @@ macro_rules! audit_cols {
     };
 }
 
+macro_rules! totp_cols {
+    () => {
+        "user_id, secret_enc, last_step, created_at"
+    };
+}
+
 macro_rules! impl_store {
     ($store:ident) => {
         const _: () = {
             use ::async_trait::async_trait;
             use ::chrono::{DateTime, Utc};
             use ::lanyard_core::model::{
-                AuditEvent, AuditFilter, AuthCode, Client, Consent, Grant, ProfileUpdate, PurgeReport, Redeemed, RefreshToken, SessionRecord,
-                SigningKeyRecord, User,
+                AuditEvent, AuditFilter, AuthCode, Client, Consent, FailureCount, Grant, ProfileUpdate, PurgeReport, Redeemed, RefreshToken,
+                SessionRecord, SigningKeyRecord, TotpCredential, User,
             };
             use ::lanyard_core::store::{
-                AuditStore, ClientStore, GrantStore, KeyStore, Maintenance, SessionRecordStore, StoreError, StoreResult, UserStore,
+                AuditStore, ClientStore, GrantStore, GroupStore, KeyStore, Maintenance, MfaStore, SessionRecordStore, StoreError, StoreResult,
+                ThrottleStore, UserStore,
             };
             use ::sqlx::types::Json;
             use ::uuid::Uuid;
 
             use $crate::error::map_err;
             use $crate::rows::{
-                join_list, ts, ts_opt, AuditRow, ClientRow, CodeRow, ConsentRow, GrantIdRow, GrantRow, KeyRow, RefreshRow, SessionRow, UserRow,
+                count, join_list, ts, ts_opt, AuditRow, ClientRow, CodeRow, ConsentRow, FailureRow, GrantIdRow, GrantRow, GroupCountRow, KeyRow,
+                RefreshRow, SessionRow, TotpRow, UserRow,
             };
 
             #[async_trait]
@@ -500,6 +508,16 @@ macro_rules! impl_store {
                     Ok(done.rows_affected() > 0)
                 }
 
+                async fn set_signing_key_private(&self, kid: &str, private_enc: &[u8]) -> StoreResult<bool> {
+                    let done = sqlx::query("UPDATE signing_keys SET private_enc = $2 WHERE kid = $1")
+                        .bind(kid)
+                        .bind(private_enc)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
                 async fn insert_initial_signing_keys(&self, keys: &[SigningKeyRecord]) -> StoreResult<u64> {
                     let mut tx = self.begin_write().await.map_err(map_err)?;
                     Self::lock_signing_keys(&mut tx).await.map_err(map_err)?;
@@ -608,6 +626,220 @@ macro_rules! impl_store {
             }
 
             #[async_trait]
+            impl MfaStore for $store {
+                async fn get_totp(&self, user_id: Uuid) -> StoreResult<Option<TotpCredential>> {
+                    let row = sqlx::query_as::<_, TotpRow>(concat!("SELECT ", $crate::store_impl::totp_cols!(), " FROM totp_credentials WHERE user_id = $1"))
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(row.map(TotpCredential::from))
+                }
+
+                async fn enable_totp(&self, cred: &TotpCredential, backup_code_hashes: &[Vec<u8>]) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await.map_err(map_err)?;
+                    // A second confirmation collides on the primary key (`Conflict`); an unknown
+                    // user fails the foreign key (`Conflict` too). Either way nothing is written.
+                    sqlx::query(concat!("INSERT INTO totp_credentials (", $crate::store_impl::totp_cols!(), ") VALUES ($1, $2, $3, $4)"))
+                        .bind(cred.user_id)
+                        .bind(cred.secret_enc.as_slice())
+                        .bind(cred.last_step)
+                        .bind(ts(cred.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(cred.user_id).execute(&mut *tx).await.map_err(map_err)?;
+                    for h in backup_code_hashes {
+                        sqlx::query("INSERT INTO backup_codes (user_id, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)")
+                            .bind(cred.user_id)
+                            .bind(h.as_slice())
+                            .bind(ts(cred.created_at))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)
+                }
+
+                async fn disable_totp(&self, user_id: Uuid) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await.map_err(map_err)?;
+                    let done = sqlx::query("DELETE FROM totp_credentials WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
+                    sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool> {
+                    // One statement: of two concurrent submissions of one step exactly one moves
+                    // last_step (PostgreSQL re-checks the WHERE after waiting on the row lock).
+                    let done = sqlx::query("UPDATE totp_credentials SET last_step = $2 WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)")
+                        .bind(user_id)
+                        .bind(step)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn list_totp(&self) -> StoreResult<Vec<TotpCredential>> {
+                    let rows = sqlx::query_as::<_, TotpRow>(concat!("SELECT ", $crate::store_impl::totp_cols!(), " FROM totp_credentials ORDER BY user_id"))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(rows.into_iter().map(TotpCredential::from).collect())
+                }
+
+                async fn set_totp_secret(&self, user_id: Uuid, secret_enc: &[u8]) -> StoreResult<bool> {
+                    let done = sqlx::query("UPDATE totp_credentials SET secret_enc = $2 WHERE user_id = $1")
+                        .bind(user_id)
+                        .bind(secret_enc)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn replace_backup_codes(&self, user_id: Uuid, hashes: &[Vec<u8>], now: DateTime<Utc>) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await.map_err(map_err)?;
+                    sqlx::query("DELETE FROM backup_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
+                    for h in hashes {
+                        sqlx::query("INSERT INTO backup_codes (user_id, code_hash, created_at, used_at) VALUES ($1, $2, $3, NULL)")
+                            .bind(user_id)
+                            .bind(h.as_slice())
+                            .bind(ts(now))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)
+                }
+
+                async fn redeem_backup_code(&self, user_id: Uuid, hash: &[u8], now: DateTime<Utc>) -> StoreResult<Option<u64>> {
+                    // The guarded UPDATE is what makes the code single-use; the transaction only
+                    // makes the count describe the state right after this redemption.
+                    let mut tx = self.begin_write().await.map_err(map_err)?;
+                    let done = sqlx::query("UPDATE backup_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")
+                        .bind(user_id)
+                        .bind(hash)
+                        .bind(ts(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if done.rows_affected() != 1 {
+                        // Nothing written; dropping `tx` rolls back.
+                        return Ok(None);
+                    }
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL")
+                        .bind(user_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(Some(count(n)?))
+                }
+
+                async fn backup_codes_remaining(&self, user_id: Uuid) -> StoreResult<u64> {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM backup_codes WHERE user_id = $1 AND used_at IS NULL")
+                        .bind(user_id)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    count(n)
+                }
+            }
+
+            #[async_trait]
+            impl ThrottleStore for $store {
+                async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<()> {
+                    sqlx::query("INSERT INTO auth_failures (subject, at) VALUES ($1, $2)")
+                        .bind(subject)
+                        .bind(ts(at))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn count_failures(&self, subject: &str, since: DateTime<Utc>) -> StoreResult<FailureCount> {
+                    // An aggregate without GROUP BY always yields one row (0 and NULL when empty).
+                    let row = sqlx::query_as::<_, FailureRow>("SELECT COUNT(*) AS n, MAX(at) AS last_at FROM auth_failures WHERE subject = $1 AND at >= $2")
+                        .bind(subject)
+                        .bind(ts(since))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    FailureCount::try_from(row)
+                }
+
+                async fn clear_failures(&self, subject: &str) -> StoreResult<u64> {
+                    let done = sqlx::query("DELETE FROM auth_failures WHERE subject = $1").bind(subject).execute(&self.pool).await.map_err(map_err)?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            // Lists are sorted in Rust, by bytes: `ORDER BY` on TEXT follows the database's
+            // collation on PostgreSQL (often a linguistic one such as en_US) but compares bytes on
+            // SQLite, and names are case-sensitive, so this is how both backends agree.
+            #[async_trait]
+            impl GroupStore for $store {
+                async fn add_to_group(&self, user_id: Uuid, group: &str) -> StoreResult<bool> {
+                    let done = sqlx::query("INSERT INTO user_groups (user_id, group_name) VALUES ($1, $2) ON CONFLICT (user_id, group_name) DO NOTHING")
+                        .bind(user_id)
+                        .bind(group)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn remove_from_group(&self, user_id: Uuid, group: &str) -> StoreResult<bool> {
+                    let done = sqlx::query("DELETE FROM user_groups WHERE user_id = $1 AND group_name = $2")
+                        .bind(user_id)
+                        .bind(group)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn user_groups(&self, user_id: Uuid) -> StoreResult<Vec<String>> {
+                    let mut names: Vec<String> = sqlx::query_scalar("SELECT group_name FROM user_groups WHERE user_id = $1")
+                        .bind(user_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    names.sort_unstable();
+                    Ok(names)
+                }
+
+                async fn list_groups(&self) -> StoreResult<Vec<(String, u64)>> {
+                    let rows = sqlx::query_as::<_, GroupCountRow>("SELECT group_name, COUNT(*) AS members FROM user_groups GROUP BY group_name")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    let mut groups = rows.into_iter().map(|r| Ok((r.group_name, count(r.members)?))).collect::<StoreResult<Vec<_>>>()?;
+                    groups.sort_unstable();
+                    Ok(groups)
+                }
+
+                async fn group_members(&self, group: &str) -> StoreResult<Vec<User>> {
+                    let rows = sqlx::query_as::<_, UserRow>(concat!(
+                        "SELECT ",
+                        $crate::store_impl::user_cols!(),
+                        " FROM users WHERE id IN (SELECT user_id FROM user_groups WHERE group_name = $1)"
+                    ))
+                    .bind(group)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let mut users: Vec<User> = rows.into_iter().map(User::from).collect();
+                    // Usernames are unique, so this order is total.
+                    users.sort_unstable_by(|a, b| a.username.cmp(&b.username));
+                    Ok(users)
+                }
+            }
+
+            #[async_trait]
             impl AuditStore for $store {
                 async fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
                     sqlx::query(concat!("INSERT INTO audit_events (", $crate::store_impl::audit_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
@@ -662,11 +894,18 @@ macro_rules! impl_store {
                     // A grant's expires_at is its hard end, after every token it issued; revoked
                     // grants are kept until then too, so a reused token still finds its grant.
                     let grants = sqlx::query("DELETE FROM grants WHERE expires_at < $1").bind(now).execute(&self.pool).await.map_err(map_err)?;
+                    // No throttling window is longer than a day.
+                    let auth_failures = sqlx::query("DELETE FROM auth_failures WHERE at < $1")
+                        .bind(ts(now - ::chrono::Duration::days(1)))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
                     Ok(PurgeReport {
                         codes: codes.rows_affected(),
                         refresh_tokens: refresh_tokens.rows_affected(),
                         grants: grants.rows_affected(),
                         sessions: sessions.rows_affected(),
+                        auth_failures: auth_failures.rows_affected(),
                     })
                 }
 
@@ -680,5 +919,5 @@ macro_rules! impl_store {
 
 pub(crate) use impl_store;
 pub(crate) use {
-    audit_cols, code_cols, grant_cols, key_cols, refresh_cols, session_cols, user_cols,
+    audit_cols, code_cols, grant_cols, key_cols, refresh_cols, session_cols, totp_cols, user_cols,
 };

@@ -35,7 +35,7 @@ async fn sqlite_db() -> (tempfile::TempDir, Database) {
     // A directory that does not exist yet: connect must create it.
     let url = format!("sqlite://{}/nested/lanyard.db", dir.path().display());
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2]);
     (dir, db)
 }
 
@@ -50,7 +50,7 @@ async fn postgres_db(test: &str) -> Option<PgTestDb> {
         .await
         .unwrap();
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2]);
     Some(PgTestDb { db, base, url })
 }
 
@@ -114,6 +114,14 @@ contract! {
     audit_filters_and_order => sqlite_audit_filters_and_order, postgres_audit_filters_and_order;
     purge_expired_counts => sqlite_purge_expired_counts, postgres_purge_expired_counts;
     ping_answers => sqlite_ping_answers, postgres_ping_answers;
+    totp_enable_conflict_disable => sqlite_totp_enable_conflict_disable, postgres_totp_enable_conflict_disable;
+    totp_steps_are_not_replayed => sqlite_totp_steps_are_not_replayed, postgres_totp_steps_are_not_replayed;
+    concurrent_totp_step_has_one_winner => sqlite_concurrent_totp_step_has_one_winner, postgres_concurrent_totp_step_has_one_winner;
+    backup_codes_are_single_use => sqlite_backup_codes_are_single_use, postgres_backup_codes_are_single_use;
+    concurrent_backup_code_redemption_has_one_winner => sqlite_concurrent_backup_code_redemption_has_one_winner, postgres_concurrent_backup_code_redemption_has_one_winner;
+    failures_are_counted_within_the_window => sqlite_failures_are_counted_within_the_window, postgres_failures_are_counted_within_the_window;
+    groups_membership => sqlite_groups_membership, postgres_groups_membership;
+    secrets_are_re_encrypted_in_place => sqlite_secrets_are_re_encrypted_in_place, postgres_secrets_are_re_encrypted_in_place;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,6 +202,19 @@ fn session(user_id: Option<Uuid>, expires_at: DateTime<Utc>) -> SessionRecord {
     }
 }
 
+fn totp(user_id: Uuid) -> TotpCredential {
+    TotpCredential {
+        user_id,
+        secret_enc: hash(),
+        last_step: None,
+        created_at: t0(),
+    }
+}
+
+fn hashes(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|_| hash()).collect()
+}
+
 fn client(id: &str) -> Client {
     Client {
         client_id: id.into(),
@@ -207,6 +228,7 @@ fn client(id: &str) -> Client {
         trusted: false,
         id_token_alg: SigningAlg::ES256,
         require_pkce: true,
+        require_mfa: false,
         managed_by: "config".into(),
     }
 }
@@ -460,6 +482,7 @@ async fn clients_upsert_is_idempotent(store: Arc<dyn Store>) {
     let mut changed = c.clone();
     changed.redirect_uris.push("https://app.example/cb3".into());
     changed.trusted = true;
+    changed.require_mfa = true;
     assert!(store.upsert_client(&changed).await.unwrap());
     assert_eq!(
         store.get_client("app").await.unwrap(),
@@ -1272,6 +1295,27 @@ async fn purge_expired_counts(store: Arc<dyn Store>) {
     store.create_grant(&revoked_live, None).await.unwrap();
     store.revoke_grant(revoked_live.id, t0()).await.unwrap();
 
+    // Failed attempts: older than a day before `now` go; exactly a day old and newer stay.
+    store
+        .record_failure("user:alice", now - Duration::days(2))
+        .await
+        .unwrap();
+    store
+        .record_failure(
+            "ip:192.0.2.1",
+            now - Duration::days(1) - Duration::microseconds(1),
+        )
+        .await
+        .unwrap();
+    store
+        .record_failure("user:alice", now - Duration::days(1))
+        .await
+        .unwrap();
+    store
+        .record_failure("user:alice", now - Duration::minutes(1))
+        .await
+        .unwrap();
+
     let report = store.purge_expired(now).await.unwrap();
     assert_eq!(
         report,
@@ -1279,8 +1323,28 @@ async fn purge_expired_counts(store: Arc<dyn Store>) {
             codes: 2,
             refresh_tokens: 2,
             grants: 2,
-            sessions: 1
+            sessions: 1,
+            auth_failures: 2,
         }
+    );
+    let since_forever = DateTime::from_timestamp(0, 0).unwrap();
+    assert_eq!(
+        store
+            .count_failures("user:alice", since_forever)
+            .await
+            .unwrap(),
+        FailureCount {
+            count: 2,
+            last_at: Some(now - Duration::minutes(1))
+        }
+    );
+    assert_eq!(
+        store
+            .count_failures("ip:192.0.2.1", since_forever)
+            .await
+            .unwrap()
+            .count,
+        0
     );
 
     assert!(matches!(
@@ -1317,6 +1381,559 @@ async fn purge_expired_counts(store: Arc<dyn Store>) {
 
 async fn ping_answers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Second factors
+
+async fn totp_enable_conflict_disable(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let bob = new_user(&store, "bob").await;
+    assert_eq!(store.get_totp(alice.id).await.unwrap(), None);
+    assert_eq!(store.list_totp().await.unwrap(), vec![]);
+
+    let cred = totp(alice.id);
+    let codes = hashes(3);
+    store.enable_totp(&cred, &codes).await.unwrap();
+    assert_eq!(store.get_totp(alice.id).await.unwrap(), Some(cred.clone()));
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 3);
+
+    // A double-submitted confirmation conflicts and changes nothing: the first secret and the
+    // first set of codes stay, the second set was never stored.
+    let second = TotpCredential {
+        created_at: t0() + Duration::minutes(1),
+        ..totp(alice.id)
+    };
+    let other_codes = hashes(2);
+    assert!(matches!(
+        store.enable_totp(&second, &other_codes).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_totp(alice.id).await.unwrap(), Some(cred.clone()));
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &other_codes[0], t0())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Unknown user: refused by the foreign key.
+    assert!(matches!(
+        store.enable_totp(&totp(Uuid::new_v4()), &hashes(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // Every field round-trips, including a last step.
+    let bob_cred = TotpCredential {
+        last_step: Some(56_666_666),
+        created_at: DateTime::from_timestamp(1_700_000_100, 999_999_000).unwrap(),
+        ..totp(bob.id)
+    };
+    store.enable_totp(&bob_cred, &hashes(2)).await.unwrap();
+    assert_eq!(
+        store.get_totp(bob.id).await.unwrap(),
+        Some(bob_cred.clone())
+    );
+    let mut listed = store.list_totp().await.unwrap();
+    listed.sort_by_key(|c| c.user_id);
+    let mut expected = vec![cred.clone(), bob_cred.clone()];
+    expected.sort_by_key(|c| c.user_id);
+    assert_eq!(listed, expected);
+
+    // Disabling removes the credential and every backup code.
+    assert!(store.disable_totp(alice.id).await.unwrap());
+    assert_eq!(store.get_totp(alice.id).await.unwrap(), None);
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &codes[0], t0())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store.disable_totp(alice.id).await.unwrap());
+    assert!(!store.disable_totp(Uuid::new_v4()).await.unwrap());
+    assert_eq!(store.list_totp().await.unwrap(), vec![bob_cred.clone()]);
+
+    // ...and it can be enabled again afterwards.
+    let again = totp(alice.id);
+    store.enable_totp(&again, &hashes(1)).await.unwrap();
+    assert_eq!(store.get_totp(alice.id).await.unwrap(), Some(again));
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 1);
+
+    // Deleting the user deletes their credential and codes.
+    assert!(store.delete_user(bob.id).await.unwrap());
+    assert_eq!(store.get_totp(bob.id).await.unwrap(), None);
+    assert_eq!(store.backup_codes_remaining(bob.id).await.unwrap(), 0);
+    assert_eq!(store.list_totp().await.unwrap().len(), 1);
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 1);
+}
+
+async fn totp_steps_are_not_replayed(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let bob = new_user(&store, "bob").await;
+    // No credential, nothing to accept.
+    assert!(!store.accept_totp_step(alice.id, 100).await.unwrap());
+
+    store.enable_totp(&totp(alice.id), &[]).await.unwrap();
+    store.enable_totp(&totp(bob.id), &[]).await.unwrap();
+    assert!(store.accept_totp_step(alice.id, 100).await.unwrap());
+    assert!(
+        !store.accept_totp_step(alice.id, 100).await.unwrap(),
+        "same step replayed"
+    );
+    assert!(
+        !store.accept_totp_step(alice.id, 99).await.unwrap(),
+        "earlier step"
+    );
+    assert!(store.accept_totp_step(alice.id, 101).await.unwrap());
+    assert_eq!(
+        store.get_totp(alice.id).await.unwrap().unwrap().last_step,
+        Some(101)
+    );
+    // Steps are per user.
+    assert!(store.accept_totp_step(bob.id, 100).await.unwrap());
+    assert_eq!(
+        store.get_totp(bob.id).await.unwrap().unwrap().last_step,
+        Some(100)
+    );
+    // Large steps (far-future clocks, 64-bit) are fine.
+    assert!(store.accept_totp_step(alice.id, i64::MAX).await.unwrap());
+    assert!(!store.accept_totp_step(alice.id, i64::MAX).await.unwrap());
+}
+
+async fn concurrent_totp_step_has_one_winner(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    store.enable_totp(&totp(alice.id), &[]).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let user = alice.id;
+        tasks.push(tokio::spawn(async move {
+            store.accept_totp_step(user, 56_666_667).await.unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1);
+    assert_eq!(
+        store.get_totp(alice.id).await.unwrap().unwrap().last_step,
+        Some(56_666_667)
+    );
+}
+
+async fn backup_codes_are_single_use(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let bob = new_user(&store, "bob").await;
+    let codes = hashes(3);
+    store.enable_totp(&totp(alice.id), &codes).await.unwrap();
+    let later = t0() + Duration::hours(1);
+
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &codes[0], later)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &codes[0], later)
+            .await
+            .unwrap(),
+        None,
+        "a code works once"
+    );
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &hash(), later)
+            .await
+            .unwrap(),
+        None
+    );
+    // Codes belong to one user.
+    assert_eq!(
+        store
+            .redeem_backup_code(bob.id, &codes[1], later)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &codes[1], later)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 1);
+
+    // A new set replaces the old one entirely, used and unused codes alike.
+    let fresh = hashes(4);
+    store
+        .replace_backup_codes(alice.id, &fresh, later)
+        .await
+        .unwrap();
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 4);
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &codes[2], later)
+            .await
+            .unwrap(),
+        None,
+        "old set no longer works"
+    );
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &fresh[3], later)
+            .await
+            .unwrap(),
+        Some(3)
+    );
+    // TOTP itself is untouched by replacing codes.
+    assert!(store.get_totp(alice.id).await.unwrap().is_some());
+
+    // Enabling TOTP replaces whatever set the user had.
+    let stale = hashes(2);
+    store
+        .replace_backup_codes(bob.id, &stale, t0())
+        .await
+        .unwrap();
+    assert_eq!(store.backup_codes_remaining(bob.id).await.unwrap(), 2);
+    let bob_codes = hashes(1);
+    store.enable_totp(&totp(bob.id), &bob_codes).await.unwrap();
+    assert_eq!(store.backup_codes_remaining(bob.id).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .redeem_backup_code(bob.id, &stale[0], later)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .redeem_backup_code(bob.id, &bob_codes[0], later)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+
+    // An empty set is allowed; an unknown user is refused.
+    store
+        .replace_backup_codes(alice.id, &[], later)
+        .await
+        .unwrap();
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 0);
+    assert_eq!(
+        store.backup_codes_remaining(Uuid::new_v4()).await.unwrap(),
+        0
+    );
+    assert!(matches!(
+        store
+            .replace_backup_codes(Uuid::new_v4(), &hashes(1), later)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // A set with a duplicate is refused as a whole; the previous set stays.
+    let kept = hashes(2);
+    store
+        .replace_backup_codes(alice.id, &kept, later)
+        .await
+        .unwrap();
+    let dup = vec![kept[0].clone(), hash(), kept[0].clone()];
+    assert!(matches!(
+        store.replace_backup_codes(alice.id, &dup, later).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .redeem_backup_code(alice.id, &kept[1], later)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+}
+
+async fn concurrent_backup_code_redemption_has_one_winner(store: Arc<dyn Store>) {
+    let alice = new_user(&store, "alice").await;
+    let codes = hashes(3);
+    store.enable_totp(&totp(alice.id), &codes).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let user = alice.id;
+        let h = codes[1].clone();
+        tasks.push(tokio::spawn(async move {
+            store.redeem_backup_code(user, &h, t0()).await.unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        if let Some(remaining) = t.await.unwrap() {
+            winners.push(remaining);
+        }
+    }
+    assert_eq!(winners, vec![2]);
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throttling
+
+async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
+    let alice = "user:alice";
+    let ip = "ip:192.0.2.1";
+    assert_eq!(
+        store.count_failures(alice, t0()).await.unwrap(),
+        FailureCount::default()
+    );
+
+    // Recorded out of order; the last one carries nanoseconds, stored to the microsecond.
+    store
+        .record_failure(alice, t0() + Duration::seconds(1))
+        .await
+        .unwrap();
+    store.record_failure(alice, t0()).await.unwrap();
+    store
+        .record_failure(
+            alice,
+            t0() + Duration::minutes(2) + Duration::nanoseconds(789),
+        )
+        .await
+        .unwrap();
+    store
+        .record_failure(ip, t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    let last = t0() + Duration::minutes(2);
+
+    assert_eq!(
+        store.count_failures(alice, t0()).await.unwrap(),
+        FailureCount {
+            count: 3,
+            last_at: Some(last)
+        }
+    );
+    // `since` is inclusive.
+    assert_eq!(
+        store
+            .count_failures(alice, t0() + Duration::seconds(1))
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+    assert_eq!(
+        store
+            .count_failures(
+                alice,
+                t0() + Duration::seconds(1) + Duration::microseconds(1)
+            )
+            .await
+            .unwrap(),
+        FailureCount {
+            count: 1,
+            last_at: Some(last)
+        }
+    );
+    assert_eq!(
+        store
+            .count_failures(alice, t0() + Duration::minutes(3))
+            .await
+            .unwrap(),
+        FailureCount::default()
+    );
+    assert_eq!(
+        store.count_failures(ip, t0()).await.unwrap(),
+        FailureCount {
+            count: 1,
+            last_at: Some(t0() + Duration::minutes(1))
+        }
+    );
+    // Subjects are exact.
+    assert_eq!(
+        store
+            .count_failures("user:Alice", t0())
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+
+    assert_eq!(store.clear_failures(alice).await.unwrap(), 3);
+    assert_eq!(
+        store.count_failures(alice, t0()).await.unwrap(),
+        FailureCount::default()
+    );
+    assert_eq!(store.clear_failures(alice).await.unwrap(), 0);
+    assert_eq!(store.count_failures(ip, t0()).await.unwrap().count, 1);
+
+    // Purging drops only records older than a day.
+    let now = t0() + Duration::days(1) + Duration::minutes(1) + Duration::seconds(30);
+    store
+        .record_failure(ip, t0() + Duration::days(1))
+        .await
+        .unwrap();
+    let report = store.purge_expired(now).await.unwrap();
+    assert_eq!(report.auth_failures, 1);
+    assert_eq!(
+        store.count_failures(ip, t0()).await.unwrap(),
+        FailureCount {
+            count: 1,
+            last_at: Some(t0() + Duration::days(1))
+        }
+    );
+    assert_eq!(store.purge_expired(now).await.unwrap().auth_failures, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+
+async fn groups_membership(store: Arc<dyn Store>) {
+    // Created out of name order: members are listed by username.
+    let carol = new_user(&store, "carol").await;
+    let bob = new_user(&store, "bob").await;
+    let alice = new_user(&store, "alice").await;
+    assert_eq!(store.list_groups().await.unwrap(), vec![]);
+    assert_eq!(
+        store.user_groups(alice.id).await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    assert!(store.add_to_group(bob.id, "admins").await.unwrap());
+    assert!(store.add_to_group(alice.id, "admins").await.unwrap());
+    assert!(
+        !store.add_to_group(alice.id, "admins").await.unwrap(),
+        "already a member"
+    );
+    assert!(store.add_to_group(alice.id, "devs").await.unwrap());
+    // Names are case-sensitive, and sorted by bytes (uppercase first) on every backend.
+    assert!(store.add_to_group(alice.id, "Ops").await.unwrap());
+    assert!(store.add_to_group(carol.id, "ops").await.unwrap());
+
+    assert_eq!(
+        store.user_groups(alice.id).await.unwrap(),
+        strings(&["Ops", "admins", "devs"])
+    );
+    assert_eq!(
+        store.user_groups(carol.id).await.unwrap(),
+        strings(&["ops"])
+    );
+    assert_eq!(
+        store.user_groups(Uuid::new_v4()).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.list_groups().await.unwrap(),
+        vec![
+            ("Ops".to_string(), 1),
+            ("admins".to_string(), 2),
+            ("devs".to_string(), 1),
+            ("ops".to_string(), 1),
+        ]
+    );
+    assert_eq!(
+        store.group_members("admins").await.unwrap(),
+        vec![alice.clone(), bob.clone()]
+    );
+    assert_eq!(
+        store.group_members("ops").await.unwrap(),
+        vec![carol.clone()]
+    );
+    assert_eq!(store.group_members("nobody").await.unwrap(), vec![]);
+
+    // Unknown user: refused by the foreign key.
+    assert!(matches!(
+        store.add_to_group(Uuid::new_v4(), "admins").await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert!(store.remove_from_group(alice.id, "devs").await.unwrap());
+    assert!(!store.remove_from_group(alice.id, "devs").await.unwrap());
+    assert!(!store.remove_from_group(carol.id, "admins").await.unwrap());
+    assert!(!store.remove_from_group(alice.id, "OPS").await.unwrap());
+    // A group exists while it has members.
+    assert_eq!(
+        store.list_groups().await.unwrap(),
+        vec![
+            ("Ops".to_string(), 1),
+            ("admins".to_string(), 2),
+            ("ops".to_string(), 1),
+        ]
+    );
+
+    // Deleting a user removes their memberships.
+    assert!(store.delete_user(alice.id).await.unwrap());
+    assert_eq!(
+        store.list_groups().await.unwrap(),
+        vec![("admins".to_string(), 1), ("ops".to_string(), 1)]
+    );
+    assert_eq!(store.group_members("admins").await.unwrap(), vec![bob]);
+    assert_eq!(
+        store.user_groups(alice.id).await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Re-encryption
+
+async fn secrets_are_re_encrypted_in_place(store: Arc<dyn Store>) {
+    let k1 = key("k1", SigningAlg::ES256);
+    let k2 = key("k2", SigningAlg::EdDSA);
+    store.insert_signing_key(&k1).await.unwrap();
+    store.insert_signing_key(&k2).await.unwrap();
+    let new_private = vec![9u8; 48];
+    assert!(
+        store
+            .set_signing_key_private("k1", &new_private)
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_signing_key_private("nope", &[1]).await.unwrap());
+    assert_eq!(
+        store.list_signing_keys().await.unwrap(),
+        vec![
+            SigningKeyRecord {
+                private_enc: new_private,
+                ..k1
+            },
+            k2
+        ]
+    );
+
+    let alice = new_user(&store, "alice").await;
+    let bob = new_user(&store, "bob").await;
+    let cred = totp(alice.id);
+    store.enable_totp(&cred, &hashes(2)).await.unwrap();
+    assert!(store.accept_totp_step(alice.id, 7).await.unwrap());
+    let new_secret = hash();
+    assert!(store.set_totp_secret(alice.id, &new_secret).await.unwrap());
+    assert!(!store.set_totp_secret(bob.id, &new_secret).await.unwrap());
+    assert!(
+        !store
+            .set_totp_secret(Uuid::new_v4(), &new_secret)
+            .await
+            .unwrap()
+    );
+    // Only the secret changes: the replay guard and the codes are kept.
+    assert_eq!(
+        store.get_totp(alice.id).await.unwrap(),
+        Some(TotpCredential {
+            secret_enc: new_secret,
+            last_step: Some(7),
+            ..cred
+        })
+    );
+    assert_eq!(store.backup_codes_remaining(alice.id).await.unwrap(), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1361,7 +1978,7 @@ async fn postgres_migrate_is_idempotent() {
     for t in tasks {
         applied.extend(t.await.unwrap());
     }
-    assert_eq!(applied, vec![1]);
+    assert_eq!(applied, vec![1, 2]);
     lanyard_store::testing::drop_postgres_database(&base, &fresh)
         .await
         .unwrap();
@@ -1374,11 +1991,135 @@ async fn postgres_migrate_is_idempotent() {
     pg.finish().await;
 }
 
+/// sqlx's own migrator holding only migration 1: what created a database of the previous release.
+fn v1_migrator(sql: &'static str) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )])
+}
+
+/// A client row as the previous release wrote it: its metadata has no `require_mfa`.
+async fn insert_v1_client<DB>(pool: &sqlx::Pool<DB>)
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    sqlx::types::Json<serde_json::Value>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut metadata = serde_json::to_value(client("legacy")).unwrap();
+    metadata
+        .as_object_mut()
+        .unwrap()
+        .remove("require_mfa")
+        .unwrap();
+    sqlx::query("INSERT INTO clients (client_id, secret_hash, metadata) VALUES ($1, NULL, $2)")
+        .bind("legacy")
+        .bind(sqlx::types::Json(metadata))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// After upgrading a v1 database: the old rows are intact and the new tables work.
+async fn upgraded_database_works(store: Arc<dyn Store>, old_user: &User) {
+    assert_eq!(
+        store.get_user(old_user.id).await.unwrap().as_ref(),
+        Some(old_user)
+    );
+    let legacy = store.get_client("legacy").await.unwrap().unwrap();
+    assert!(!legacy.require_mfa);
+    assert_eq!(
+        legacy,
+        Client {
+            secret_hash: None,
+            ..client("legacy")
+        }
+    );
+    store
+        .enable_totp(&totp(old_user.id), &hashes(2))
+        .await
+        .unwrap();
+    assert!(store.accept_totp_step(old_user.id, 1).await.unwrap());
+    assert!(store.add_to_group(old_user.id, "admins").await.unwrap());
+    store.record_failure("user:old", t0()).await.unwrap();
+    assert_eq!(
+        store.count_failures("user:old", t0()).await.unwrap().count,
+        1
+    );
+    assert!(store.delete_user(old_user.id).await.unwrap());
+    assert_eq!(store.list_groups().await.unwrap(), vec![]);
+    assert_eq!(store.list_totp().await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn sqlite_v1_database_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/v1.db", dir.path().display());
+    let old_user = User::new("old", t0());
+    {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        v1_migrator(include_str!("../../../migrations/sqlite/0001_init.sql"))
+            .run(&pool)
+            .await
+            .unwrap();
+        let old: Arc<dyn Store> = Arc::new(lanyard_store::SqliteStore::new(pool.clone()));
+        old.create_user(&old_user).await.unwrap();
+        insert_v1_client(&pool).await;
+        pool.close().await;
+    }
+    let db = Database::connect(&url, 2).await.unwrap();
+    assert_eq!(db.migrate().await.unwrap(), vec![2]);
+    assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
+    upgraded_database_works(db.store(), &old_user).await;
+}
+
+#[tokio::test]
+async fn postgres_v1_database_is_upgraded() {
+    let Some(base) = std::env::var(PG_ENV).ok().filter(|v| !v.is_empty()) else {
+        println!("postgres_v1_database_is_upgraded: skipped, {PG_ENV} is not set");
+        return;
+    };
+    let url = lanyard_store::testing::fresh_postgres_database(&base)
+        .await
+        .unwrap();
+    let old_user = User::new("old", t0());
+    {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        v1_migrator(include_str!("../../../migrations/postgres/0001_init.sql"))
+            .run(&pool)
+            .await
+            .unwrap();
+        let old: Arc<dyn Store> = Arc::new(lanyard_store::PgStore::new(pool.clone()));
+        old.create_user(&old_user).await.unwrap();
+        insert_v1_client(&pool).await;
+        pool.close().await;
+    }
+    let db = Database::connect(&url, 2).await.unwrap();
+    assert_eq!(db.migrate().await.unwrap(), vec![2]);
+    assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
+    upgraded_database_works(db.store(), &old_user).await;
+    db.close().await;
+    lanyard_store::testing::drop_postgres_database(&base, &url)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn sqlite_in_memory_database_works() {
     // max_connections is forced to 1, so every query sees the same database.
     let db = Database::connect("sqlite::memory:", 8).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2]);
     let store = db.store();
     let u = new_user(&store, "alice").await;
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(u));

@@ -1,13 +1,22 @@
 //! Authentication of end users: the login state machine and one verifier per factor.
+pub mod backup;
+pub mod mfa;
 pub mod password;
+pub mod throttle;
+pub mod totp;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// RFC 8176 / DESIGN §2: authentication context class references Lanyard asserts.
 pub const ACR_PWD: &str = "urn:lanyard:acr:pwd";
 pub const ACR_MFA: &str = "urn:lanyard:acr:mfa";
+
+/// DESIGN §3: the pre-MFA state expires this long after the password step.
+pub const SECOND_FACTOR_TIMEOUT: Duration = Duration::minutes(5);
+/// Enrolling (installing an app, scanning, typing a code) may take longer than one code.
+pub const ENROLLMENT_TIMEOUT: Duration = Duration::minutes(15);
 
 /// A completed authentication, held server-side in the browser session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,16 +25,58 @@ pub struct Authenticated {
     /// Public session identifier (the `sid` claim, OIDC Front/Back-Channel Logout).
     pub sid: String,
     pub auth_time: DateTime<Utc>,
-    /// RFC 8176 method references, e.g. ["pwd"].
+    /// RFC 8176 method references, e.g. ["pwd"] or ["pwd", "otp", "mfa"].
     pub amr: Vec<String>,
     pub acr: String,
 }
 
-/// Where a login stands. Each step is consumed to produce the next, so a later factor cannot be
-/// presented before an earlier one succeeded; the browser never carries a factor's result.
+impl Authenticated {
+    pub fn is_mfa(&self) -> bool {
+        self.acr == ACR_MFA
+    }
+}
+
+/// What the user must still do after the password step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NextFactor {
+    /// Enter a TOTP or backup code.
+    SecondFactor,
+    /// A policy requires a second factor the user does not have yet: enroll one now.
+    Enroll,
+}
+
+/// The login state machine (DESIGN §3): `Password → SecondFactor | Enroll → Done`. After the
+/// password step this is stored server-side in the session; the browser carries only the
+/// session id, never a factor's result, so a second factor cannot be presented without a
+/// password step in the same session, and it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub user_id: Uuid,
+    pub next: NextFactor,
+    /// When the password was verified (or, for step-up, when the step-up began).
+    pub started_at: DateTime<Utc>,
+    /// Step-up of an existing session: the session's `sid` and first-factor amr carry over.
+    pub step_up: Option<Authenticated>,
+}
+
+impl PendingLogin {
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.started_at
+            + match self.next {
+                NextFactor::SecondFactor => SECOND_FACTOR_TIMEOUT,
+                NextFactor::Enroll => ENROLLMENT_TIMEOUT,
+            }
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.expires_at()
+    }
+}
+
+/// Where a password step leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginStep {
-    Password,
+    Pending(PendingLogin),
     Done(Authenticated),
 }
 
@@ -35,13 +86,50 @@ pub enum LoginStep {
 pub enum LoginFailure {
     BadCredentials,
     Disabled,
+    /// A second-factor code was wrong, reused, or malformed.
+    BadCode,
+    /// Too many failures for this username or address; try again after this time.
+    Throttled(DateTime<Utc>),
 }
 
 impl LoginFailure {
-    pub fn message(self) -> &'static str {
+    pub fn message(self) -> String {
         match self {
-            Self::BadCredentials => "Incorrect username or password.",
-            Self::Disabled => "This account is disabled. Contact your administrator.",
+            Self::BadCredentials => "Incorrect username or password.".into(),
+            Self::Disabled => "This account is disabled. Contact your administrator.".into(),
+            Self::BadCode => "That code is not valid. Try again with a new code.".into(),
+            Self::Throttled(_) => {
+                "Too many failed attempts. Wait a few minutes, then try again.".into()
+            }
         }
     }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::BadCredentials => "bad_credentials",
+            Self::Disabled => "disabled",
+            Self::BadCode => "bad_code",
+            Self::Throttled(_) => "throttled",
+        }
+    }
+}
+
+/// Proof of a recent authentication for sensitive account changes (disable TOTP, regenerate
+/// backup codes): the password, a current TOTP code, or a backup code.
+#[derive(Debug)]
+pub enum Proof {
+    Password(crate::secret::Secret<String>),
+    Code(crate::secret::Secret<String>),
+}
+
+/// RFC 8176 amr for a login completed with a second factor. Backup codes are one-time
+/// passwords too, so both factors report `otp`.
+pub fn mfa_amr(first: &[String]) -> Vec<String> {
+    let mut amr: Vec<String> = first.iter().filter(|m| *m != "mfa").cloned().collect();
+    for m in ["otp", "mfa"] {
+        if !amr.iter().any(|x| x == m) {
+            amr.push(m.into());
+        }
+    }
+    amr
 }

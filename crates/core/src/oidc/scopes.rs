@@ -5,17 +5,18 @@ use serde_json::{Map, Value, json};
 use crate::model::User;
 
 /// Scopes Lanyard understands. Others are rejected with `invalid_scope`.
-pub const SUPPORTED: [&str; 6] = [
+pub const SUPPORTED: [&str; 7] = [
     "openid",
     "profile",
     "email",
     "address",
     "phone",
+    "groups",
     "offline_access",
 ];
 
 /// Claims Lanyard can release (discovery `claims_supported`).
-pub const CLAIMS_SUPPORTED: [&str; 21] = [
+pub const CLAIMS_SUPPORTED: [&str; 22] = [
     "sub",
     "iss",
     "aud",
@@ -37,6 +38,7 @@ pub const CLAIMS_SUPPORTED: [&str; 21] = [
     "address",
     "phone_number",
     "phone_number_verified",
+    "groups",
 ];
 
 /// Parse a space-delimited scope string (RFC 6749 3.3). Order is kept, duplicates dropped.
@@ -78,6 +80,10 @@ pub fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
             "Your phone number",
             "Your phone number and whether it has been verified.",
         ),
+        "groups" => (
+            "Your groups",
+            "The names of the groups your account belongs to.",
+        ),
         "offline_access" => (
             "Stay connected",
             "Keep access to this information when you are not using the app, until you revoke it.",
@@ -92,12 +98,13 @@ fn claim_scope(claim: &str) -> Option<&'static str> {
         "email" | "email_verified" => "email",
         "address" => "address",
         "phone_number" | "phone_number_verified" => "phone",
+        "groups" => "groups",
         _ => return None,
     })
 }
 
 /// All user claims Lanyard holds, keyed by claim name (OIDC Core 5.1); absent values omitted.
-fn all_claims(user: &User) -> Map<String, Value> {
+fn all_claims(user: &User, groups: &[String]) -> Map<String, Value> {
     let mut m = Map::new();
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -124,6 +131,8 @@ fn all_claims(user: &User) -> Map<String, Value> {
             Some(user.phone_number_verified.into()),
         );
     }
+    // Not a standard claim; the de-facto name Keycloak, Okta and Dex use.
+    m.insert("groups".into(), groups.to_vec().into());
     m
 }
 
@@ -132,6 +141,7 @@ fn all_claims(user: &User) -> Map<String, Value> {
 /// through their scope (see [`scopes_for_claims`]), so releasing them is covered by consent.
 pub fn user_claims(
     user: &User,
+    groups: &[String],
     scopes: &[String],
     requested: Option<&Value>,
 ) -> Map<String, Value> {
@@ -139,7 +149,7 @@ pub fn user_claims(
         .and_then(Value::as_object)
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    all_claims(user)
+    all_claims(user, groups)
         .into_iter()
         .filter(|(k, _)| {
             claim_scope(k).is_some_and(|s| has(scopes, s)) || requested.contains(&k.as_str())
@@ -189,12 +199,12 @@ mod tests {
     #[test]
     fn claims_follow_scopes() {
         let u = user();
-        let c = user_claims(&u, &parse("openid email"), None);
+        let c = user_claims(&u, &[], &parse("openid email"), None);
         assert_eq!(c.get("email"), Some(&Value::from("ada@example.com")));
         assert_eq!(c.get("email_verified"), Some(&Value::from(true)));
         assert!(!c.contains_key("name"));
         assert!(!c.contains_key("phone_number"));
-        let c = user_claims(&u, &parse("openid profile phone"), None);
+        let c = user_claims(&u, &[], &parse("openid profile phone"), None);
         assert_eq!(c.get("name"), Some(&Value::from("Ada Lovelace")));
         assert_eq!(c.get("preferred_username"), Some(&Value::from("ada")));
         assert!(c.contains_key("phone_number"));
@@ -204,7 +214,7 @@ mod tests {
     #[test]
     fn requested_claims_are_released_and_map_to_scopes() {
         let req = serde_json::json!({ "name": { "essential": true } });
-        let c = user_claims(&user(), &parse("openid"), Some(&req));
+        let c = user_claims(&user(), &[], &parse("openid"), Some(&req));
         assert_eq!(c.get("name"), Some(&Value::from("Ada Lovelace")));
         assert!(!c.contains_key("email"));
         assert_eq!(scopes_for_claims(Some(&req)), vec!["profile"]);
@@ -215,5 +225,14 @@ mod tests {
         for s in SUPPORTED {
             assert!(describe(s).is_some(), "{s}");
         }
+    }
+
+    #[test]
+    fn groups_need_their_scope() {
+        let g = vec!["admins".to_string()];
+        let c = user_claims(&user(), &g, &parse("openid groups"), None);
+        assert_eq!(c.get("groups"), Some(&serde_json::json!(["admins"])));
+        let c = user_claims(&user(), &g, &parse("openid profile"), None);
+        assert!(!c.contains_key("groups"));
     }
 }

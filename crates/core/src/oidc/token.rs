@@ -14,6 +14,13 @@ use crate::oidc::scopes;
 use crate::provider::Provider;
 use crate::secret::{b64url, ct_eq, hash_token, random_token, sha256};
 
+/// A user as tokens describe them: the record plus, when the `groups` scope was granted, their
+/// group names.
+pub(crate) struct ClaimUser {
+    pub user: User,
+    pub groups: Vec<String>,
+}
+
 /// RFC 6749 5.1 successful response.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TokenResponse {
@@ -125,13 +132,13 @@ impl Provider {
             }
         };
         check_code(&c, client, params, now)?;
-        let user = self.active_user(c.user_id).await?;
+        let user = self.active_user(c.user_id, &c.scopes).await?;
         let refresh = client.allows_grant(GrantType::RefreshToken)
             && (!client.is_public() || scopes::has(&c.scopes, "offline_access"));
         let grant = Grant {
             id: c.grant_id,
             client_id: client.client_id.clone(),
-            user_id: Some(user.id),
+            user_id: Some(user.user.id),
             scopes: c.scopes.clone(),
             sid: Some(c.sid.clone()),
             auth_time: Some(c.auth_time),
@@ -222,7 +229,7 @@ impl Provider {
             }
         };
         let user = match grant.user_id {
-            Some(id) => Some(self.active_user(id).await?),
+            Some(id) => Some(self.active_user(id, &grant.scopes).await?),
             None => None,
         };
         let new_token = random_token();
@@ -320,9 +327,16 @@ impl Provider {
         self.respond(client, &grant, None, &asked, None, false, now)
     }
 
-    async fn active_user(&self, id: Uuid) -> ProviderResult<User> {
+    async fn active_user(&self, id: Uuid, scopes: &[String]) -> ProviderResult<ClaimUser> {
         match self.store.get_user(id).await? {
-            Some(u) if !u.disabled => Ok(u),
+            Some(user) if !user.disabled => {
+                let groups = if scopes::has(scopes, "groups") {
+                    self.store.user_groups(id).await?
+                } else {
+                    Vec::new()
+                };
+                Ok(ClaimUser { user, groups })
+            }
             _ => Err(OAuthError::invalid_grant("the user is no longer active").into()),
         }
     }
@@ -332,14 +346,14 @@ impl Provider {
         &self,
         client: &Client,
         grant: &Grant,
-        user: Option<&User>,
+        user: Option<&ClaimUser>,
         scopes: &[String],
         refresh_token: Option<String>,
         with_nonce: bool,
         now: DateTime<Utc>,
     ) -> ProviderResult<TokenResponse> {
         let sub = user
-            .map(|u| u.id.to_string())
+            .map(|u| u.user.id.to_string())
             .unwrap_or_else(|| client.client_id.clone());
         let lifetime = self.config.access_token_lifetime;
         let mut at = self.base_claims(&sub, Value::from(self.config.issuer.clone()), lifetime, now);
@@ -386,7 +400,7 @@ impl Provider {
         &self,
         client: &Client,
         grant: &Grant,
-        user: &User,
+        user: &ClaimUser,
         scopes: &[String],
         access_token: &str,
         alg: SigningAlg,
@@ -394,7 +408,7 @@ impl Provider {
         now: DateTime<Utc>,
     ) -> ProviderResult<String> {
         let mut c = self.base_claims(
-            &user.id.to_string(),
+            &user.user.id.to_string(),
             Value::from(client.client_id.clone()),
             self.config.id_token_lifetime,
             now,
@@ -421,7 +435,7 @@ impl Provider {
             .as_deref()
             .and_then(|j| serde_json::from_str::<Value>(j).ok())
             .and_then(|v| v.get("id_token").cloned());
-        for (k, v) in scopes::user_claims(user, scopes, requested.as_ref()) {
+        for (k, v) in scopes::user_claims(&user.user, &user.groups, scopes, requested.as_ref()) {
             c.entry(k).or_insert(v);
         }
         Ok(self.keys.sign(alg, "JWT", c, now)?.0)
@@ -484,9 +498,22 @@ impl Provider {
             .as_deref()
             .and_then(|j| serde_json::from_str::<Value>(j).ok())
             .and_then(|v| v.get("userinfo").cloned());
+        let groups = if scopes::has(&scopes, "groups") {
+            self.store
+                .user_groups(user.id)
+                .await
+                .map_err(|_| BearerError::Unavailable)?
+        } else {
+            Vec::new()
+        };
         let mut out = Map::new();
         out.insert("sub".into(), user.id.to_string().into());
-        out.extend(scopes::user_claims(&user, &scopes, requested.as_ref()));
+        out.extend(scopes::user_claims(
+            &user,
+            &groups,
+            &scopes,
+            requested.as_ref(),
+        ));
         Ok(out)
     }
 

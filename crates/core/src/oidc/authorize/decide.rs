@@ -12,23 +12,38 @@ use crate::oidc::scopes;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Login,
+    /// The session is password-only but a second factor is required (policy or acr_values).
+    StepUp,
     Consent,
     Issue,
     /// prompt=none and interaction would be needed.
     Error(ErrorKind),
 }
 
-/// `fresh_login`: the user authenticated during this very flow, which satisfies prompt=login and
-/// max_age. `consented`: the user approved on the consent page during this flow.
+/// What the flow and the session already establish, besides the request itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowState {
+    /// The user authenticated during this very flow (satisfies prompt=login and max_age).
+    pub fresh_login: bool,
+    /// The user approved on the consent page during this flow.
+    pub consented: bool,
+    /// Policy or `acr_values` require the MFA level for this user and client.
+    pub mfa_required: bool,
+}
+
 pub fn decide(
     req: &AuthorizeRequest,
     client: &Client,
     auth: Option<&Authenticated>,
-    fresh_login: bool,
-    consented: bool,
+    flow: FlowState,
     consent: Option<&Consent>,
     now: DateTime<Utc>,
 ) -> Decision {
+    let FlowState {
+        fresh_login,
+        consented,
+        mfa_required,
+    } = flow;
     let interact = |d: Decision, err: ErrorKind| {
         if req.prompt.none {
             Decision::Error(err)
@@ -50,6 +65,10 @@ pub fn decide(
         if req.prompt.login || req.prompt.select_account || too_old || wrong_user {
             return interact(Decision::Login, ErrorKind::LoginRequired);
         }
+    }
+    // Step-up (DESIGN §3): a password-only session must add the second factor first.
+    if mfa_required && !auth.is_mfa() {
+        return interact(Decision::StepUp, ErrorKind::LoginRequired);
     }
     if !client.trusted && !consented {
         let covered =
@@ -79,6 +98,23 @@ mod tests {
     use super::*;
     use crate::oidc::authorize::request::{Prompt, RedirectTarget, ResponseMode};
     use uuid::Uuid;
+
+    fn d(
+        req: &AuthorizeRequest,
+        client: &Client,
+        auth: Option<&Authenticated>,
+        fresh_login: bool,
+        consented: bool,
+        consent: Option<&Consent>,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let flow = FlowState {
+            fresh_login,
+            consented,
+            mfa_required: false,
+        };
+        decide(req, client, auth, flow, consent, now)
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap()
@@ -132,13 +168,13 @@ mod tests {
     #[test]
     fn no_session_means_login_or_login_required() {
         assert_eq!(
-            decide(&req(), &client(true), None, false, false, None, now()),
+            d(&req(), &client(true), None, false, false, None, now()),
             Decision::Login
         );
         let mut r = req();
         r.prompt.none = true;
         assert_eq!(
-            decide(&r, &client(true), None, false, false, None, now()),
+            d(&r, &client(true), None, false, false, None, now()),
             Decision::Error(ErrorKind::LoginRequired)
         );
     }
@@ -149,15 +185,15 @@ mod tests {
         r.max_age = Some(60);
         let a = auth(120);
         assert_eq!(
-            decide(&r, &client(true), Some(&a), false, false, None, now()),
+            d(&r, &client(true), Some(&a), false, false, None, now()),
             Decision::Login
         );
         assert_eq!(
-            decide(&r, &client(true), Some(&a), true, false, None, now()),
+            d(&r, &client(true), Some(&a), true, false, None, now()),
             Decision::Issue
         );
         assert_eq!(
-            decide(
+            d(
                 &r,
                 &client(true),
                 Some(&auth(30)),
@@ -175,13 +211,13 @@ mod tests {
         let mut r = req();
         r.prompt.login = true;
         assert_eq!(
-            decide(&r, &client(true), Some(&auth(1)), false, false, None, now()),
+            d(&r, &client(true), Some(&auth(1)), false, false, None, now()),
             Decision::Login
         );
         let mut r = req();
         r.hint_sub = Some("someone-else".into());
         assert_eq!(
-            decide(&r, &client(true), Some(&auth(1)), false, false, None, now()),
+            d(&r, &client(true), Some(&auth(1)), false, false, None, now()),
             Decision::Login
         );
     }
@@ -190,12 +226,12 @@ mod tests {
     fn consent_is_asked_once_per_scope_set() {
         let a = auth(1);
         assert_eq!(
-            decide(&req(), &client(false), Some(&a), false, false, None, now()),
+            d(&req(), &client(false), Some(&a), false, false, None, now()),
             Decision::Consent
         );
         let c = consent(&["openid", "email"]);
         assert_eq!(
-            decide(
+            d(
                 &req(),
                 &client(false),
                 Some(&a),
@@ -208,7 +244,7 @@ mod tests {
         );
         let narrow = consent(&["openid"]);
         assert_eq!(
-            decide(
+            d(
                 &req(),
                 &client(false),
                 Some(&a),
@@ -222,11 +258,11 @@ mod tests {
         let mut r = req();
         r.prompt.consent = true;
         assert_eq!(
-            decide(&r, &client(false), Some(&a), false, false, Some(&c), now()),
+            d(&r, &client(false), Some(&a), false, false, Some(&c), now()),
             Decision::Consent
         );
         assert_eq!(
-            decide(&r, &client(false), Some(&a), false, true, Some(&c), now()),
+            d(&r, &client(false), Some(&a), false, true, Some(&c), now()),
             Decision::Issue
         );
         r.prompt = Prompt {
@@ -234,12 +270,37 @@ mod tests {
             ..Prompt::default()
         };
         assert_eq!(
-            decide(&r, &client(false), Some(&a), false, false, None, now()),
+            d(&r, &client(false), Some(&a), false, false, None, now()),
             Decision::Error(ErrorKind::ConsentRequired)
         );
         assert_eq!(
-            decide(&req(), &client(true), Some(&a), false, false, None, now()),
+            d(&req(), &client(true), Some(&a), false, false, None, now()),
             Decision::Issue
+        );
+    }
+
+    #[test]
+    fn required_mfa_steps_up_a_password_only_session() {
+        let flow = FlowState {
+            mfa_required: true,
+            ..FlowState::default()
+        };
+        let pwd = auth(1);
+        assert_eq!(
+            decide(&req(), &client(true), Some(&pwd), flow, None, now()),
+            Decision::StepUp
+        );
+        let mut mfa = auth(1);
+        mfa.acr = crate::authn::ACR_MFA.into();
+        assert_eq!(
+            decide(&req(), &client(true), Some(&mfa), flow, None, now()),
+            Decision::Issue
+        );
+        let mut r = req();
+        r.prompt.none = true;
+        assert_eq!(
+            decide(&r, &client(true), Some(&pwd), flow, None, now()),
+            Decision::Error(ErrorKind::LoginRequired)
         );
     }
 }

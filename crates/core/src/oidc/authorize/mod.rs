@@ -3,5 +3,5 @@
 pub mod decide;
 pub mod request;
 
-pub use decide::{Decision, decide};
+pub use decide::{Decision, FlowState, decide};
 pub use request::{AuthorizeError, AuthorizeRequest, Prompt, RedirectTarget, ResponseMode};

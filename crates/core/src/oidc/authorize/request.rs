@@ -316,6 +316,7 @@ pub(crate) mod tests_support {
             trusted: false,
             id_token_alg: SigningAlg::RS256,
             require_pkce: false,
+            require_mfa: false,
             managed_by: "config".into(),
         }
     }

@@ -1,0 +1,541 @@
+//! Second factors on the provider: throttling, MFA policy, TOTP enrollment and verification,
+//! backup codes, and the security side effects of changing factors (DESIGN §3).
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::throttle::{ip_subject, user_subject};
+use super::{
+    ACR_MFA, Authenticated, LoginFailure, LoginStep, NextFactor, PendingLogin, Proof, backup,
+    mfa_amr, totp,
+};
+use crate::authn::password::Verified;
+use crate::crypto::Cipher;
+use crate::model::{Client, TotpCredential, User};
+use crate::oidc::error::{ProviderError, ProviderResult};
+use crate::provider::{Provider, normalize_username};
+use crate::secret::{Secret, random_token};
+use crate::store::{Store, StoreError};
+
+/// Who must use a second factor (config `[mfa]`, plus each client's `require_mfa`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MfaPolicy {
+    pub require_for_all: bool,
+    pub require_for_groups: Vec<String>,
+    /// The issuer name authenticator apps show next to the account.
+    pub totp_issuer: String,
+}
+
+/// A TOTP secret generated for enrollment but not confirmed yet. It lives in the server-side
+/// session, encrypted like a stored seed, and is never sent to the browser for confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTotp {
+    pub user_id: Uuid,
+    pub secret_enc: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollFailure {
+    /// The pending secret is older than the enrollment timeout; start again.
+    Expired,
+    BadCode,
+    /// TOTP is already on (a double-submitted confirmation): nothing changed.
+    AlreadyEnabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MfaStatus {
+    pub totp_enabled: bool,
+    pub totp_enrolled_at: Option<DateTime<Utc>>,
+    pub backup_codes_remaining: u64,
+}
+
+fn totp_aad(user_id: Uuid) -> Vec<u8> {
+    [b"totp:".as_slice(), user_id.as_bytes()].concat()
+}
+
+fn pending_aad(user_id: Uuid) -> Vec<u8> {
+    [b"pending-totp:".as_slice(), user_id.as_bytes()].concat()
+}
+
+impl Provider {
+    // ---- throttling ---------------------------------------------------------------------------
+
+    /// When the next attempt for `username` from `ip` is allowed, if not now.
+    pub async fn throttled(
+        &self,
+        username: &str,
+        ip: Option<&str>,
+    ) -> ProviderResult<Option<DateTime<Utc>>> {
+        let now = self.now();
+        let p = &self.config.throttle;
+        let since = now - p.window;
+        let user = self
+            .store
+            .count_failures(&user_subject(&normalize_username(username)), since)
+            .await?;
+        let mut until = p.locked_until(user, p.max_failures, now);
+        if let Some(ip) = ip {
+            let by_ip = self.store.count_failures(&ip_subject(ip), since).await?;
+            until = until.max(p.locked_until(by_ip, p.ip_max_failures, now));
+        }
+        Ok(until)
+    }
+
+    /// Count a failed guess against the username and the address, audit it, and audit the
+    /// moment the account becomes locked.
+    pub(crate) async fn record_failure(
+        &self,
+        username: &str,
+        user_id: Option<Uuid>,
+        ip: Option<&str>,
+        method: &str,
+        reason: &str,
+    ) -> ProviderResult<()> {
+        let now = self.now();
+        let subject = user_subject(&normalize_username(username));
+        self.store.record_failure(&subject, now).await?;
+        if let Some(ip) = ip {
+            self.store.record_failure(&ip_subject(ip), now).await?;
+        }
+        self.audit(
+            "login_failed",
+            user_id,
+            None,
+            ip,
+            json!({ "method": method, "reason": reason }),
+        )
+        .await?;
+        let p = &self.config.throttle;
+        let count = self.store.count_failures(&subject, now - p.window).await?;
+        if p.max_failures > 0 && count.count == p.max_failures {
+            tracing::warn!(user_id = ?user_id, "account throttled after repeated failures");
+            self.audit(
+                "account_locked",
+                user_id,
+                None,
+                ip,
+                json!({ "failures": count.count, "window_secs": p.window.num_seconds() }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    // ---- policy -------------------------------------------------------------------------------
+
+    pub async fn mfa_status(&self, user_id: Uuid) -> ProviderResult<MfaStatus> {
+        let totp = self.store.get_totp(user_id).await?;
+        Ok(MfaStatus {
+            totp_enabled: totp.is_some(),
+            totp_enrolled_at: totp.map(|t| t.created_at),
+            backup_codes_remaining: self.store.backup_codes_remaining(user_id).await?,
+        })
+    }
+
+    /// Whether a second factor is required for this user signing in to this client: everyone,
+    /// a group the user is in, the client, or the client asking for the MFA level in
+    /// `acr_values` (step-up).
+    pub async fn mfa_required(
+        &self,
+        user_id: Uuid,
+        client: Option<&Client>,
+        acr_values: &[String],
+    ) -> ProviderResult<bool> {
+        let policy = &self.config.mfa;
+        if policy.require_for_all
+            || client.is_some_and(|c| c.require_mfa)
+            || acr_values.iter().any(|a| a == ACR_MFA)
+        {
+            return Ok(true);
+        }
+        if policy.require_for_groups.is_empty() {
+            return Ok(false);
+        }
+        let groups = self.store.user_groups(user_id).await?;
+        Ok(groups.iter().any(|g| policy.require_for_groups.contains(g)))
+    }
+
+    /// After a correct password: done, or which second step comes next.
+    pub async fn after_password(
+        &self,
+        user: &User,
+        client: Option<&Client>,
+        acr_values: &[String],
+    ) -> ProviderResult<LoginStep> {
+        let next = if self.store.get_totp(user.id).await?.is_some() {
+            NextFactor::SecondFactor
+        } else if self.mfa_required(user.id, client, acr_values).await? {
+            NextFactor::Enroll
+        } else {
+            self.clear_user_failures(&user.username).await?;
+            return Ok(LoginStep::Done(self.authenticated(user)));
+        };
+        Ok(LoginStep::Pending(PendingLogin {
+            user_id: user.id,
+            next,
+            started_at: self.now(),
+            step_up: None,
+        }))
+    }
+
+    /// An existing password-only session must add a second factor (step-up).
+    pub async fn step_up(&self, auth: &Authenticated) -> ProviderResult<PendingLogin> {
+        let next = if self.store.get_totp(auth.user_id).await?.is_some() {
+            NextFactor::SecondFactor
+        } else {
+            NextFactor::Enroll
+        };
+        Ok(PendingLogin {
+            user_id: auth.user_id,
+            next,
+            started_at: self.now(),
+            step_up: Some(auth.clone()),
+        })
+    }
+
+    /// The authentication a completed second step produces. A step-up keeps the session's sid.
+    pub fn complete_mfa(&self, pending: &PendingLogin) -> Authenticated {
+        let (sid, first) = match &pending.step_up {
+            Some(a) => (a.sid.clone(), a.amr.clone()),
+            None => (random_token(), vec!["pwd".to_string()]),
+        };
+        Authenticated {
+            user_id: pending.user_id,
+            sid,
+            auth_time: self.now(),
+            amr: mfa_amr(&first),
+            acr: ACR_MFA.into(),
+        }
+    }
+
+    async fn clear_user_failures(&self, username: &str) -> ProviderResult<()> {
+        self.store
+            .clear_failures(&user_subject(&normalize_username(username)))
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_user(
+        &self,
+        pending: &PendingLogin,
+    ) -> ProviderResult<Result<User, LoginFailure>> {
+        match self.store.get_user(pending.user_id).await? {
+            Some(u) if !u.disabled => Ok(Ok(u)),
+            Some(_) => Ok(Err(LoginFailure::Disabled)),
+            None => Ok(Err(LoginFailure::BadCredentials)),
+        }
+    }
+
+    /// The second step of a login: a TOTP code or a backup code. Wrong, reused and malformed
+    /// codes count toward throttling like a wrong password.
+    pub async fn verify_second_factor(
+        &self,
+        pending: &PendingLogin,
+        code: &Secret<String>,
+        ip: Option<&str>,
+    ) -> ProviderResult<Result<Authenticated, LoginFailure>> {
+        let user = match self.pending_user(pending).await? {
+            Ok(u) => u,
+            Err(f) => return Ok(Err(f)),
+        };
+        if let Some(until) = self.throttled(&user.username, ip).await? {
+            return Ok(Err(LoginFailure::Throttled(until)));
+        }
+        match self.check_code(&user, code.expose(), ip).await? {
+            Some(_) => {
+                self.clear_user_failures(&user.username).await?;
+                Ok(Ok(self.complete_mfa(pending)))
+            }
+            None => {
+                let method = if totp::parse_code(code.expose()).is_some() {
+                    "otp"
+                } else {
+                    "backup_code"
+                };
+                self.record_failure(&user.username, Some(user.id), ip, method, "bad_code")
+                    .await?;
+                Ok(Err(LoginFailure::BadCode))
+            }
+        }
+    }
+
+    /// Check a TOTP or backup code for `user`, consuming it. Returns the method on success.
+    async fn check_code(
+        &self,
+        user: &User,
+        code: &str,
+        ip: Option<&str>,
+    ) -> ProviderResult<Option<&'static str>> {
+        let now = self.now();
+        if totp::parse_code(code).is_some() {
+            let Some(cred) = self.store.get_totp(user.id).await? else {
+                return Ok(None);
+            };
+            let secret = Secret::new(self.decrypt_totp(&cred)?);
+            let Some(step) = totp::check(secret.expose(), code, now) else {
+                return Ok(None);
+            };
+            // RFC 6238 5.2: a verified code must not be accepted again.
+            if self.store.accept_totp_step(user.id, step).await? {
+                return Ok(Some("otp"));
+            }
+            return Ok(None);
+        }
+        let Some(normalised) = backup::parse(code) else {
+            return Ok(None);
+        };
+        let hash = backup::hash(user.id, &normalised);
+        match self.store.redeem_backup_code(user.id, &hash, now).await? {
+            Some(remaining) => {
+                self.audit(
+                    "backup_code_used",
+                    Some(user.id),
+                    None,
+                    ip,
+                    json!({ "remaining": remaining }),
+                )
+                .await?;
+                Ok(Some("backup_code"))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Re-authentication for a sensitive account change: the password, or a current TOTP or
+    /// backup code. Failures count toward throttling.
+    pub async fn verify_proof(
+        &self,
+        user: &User,
+        proof: Proof,
+        ip: Option<&str>,
+    ) -> ProviderResult<Result<(), LoginFailure>> {
+        if let Some(until) = self.throttled(&user.username, ip).await? {
+            return Ok(Err(LoginFailure::Throttled(until)));
+        }
+        let (ok, method) = match proof {
+            Proof::Password(p) => {
+                let verdict = self
+                    .passwords
+                    .verify(p, user.password_hash.clone())
+                    .await
+                    .map_err(ProviderError::internal)?;
+                (verdict != Verified::No, "pwd")
+            }
+            Proof::Code(c) => (
+                self.check_code(user, c.expose(), ip).await?.is_some(),
+                "code",
+            ),
+        };
+        if ok {
+            Ok(Ok(()))
+        } else {
+            self.record_failure(
+                &user.username,
+                Some(user.id),
+                ip,
+                method,
+                "reauthentication",
+            )
+            .await?;
+            Ok(Err(if method == "pwd" {
+                LoginFailure::BadCredentials
+            } else {
+                LoginFailure::BadCode
+            }))
+        }
+    }
+
+    // ---- enrollment ---------------------------------------------------------------------------
+
+    fn decrypt_totp(&self, cred: &TotpCredential) -> ProviderResult<Vec<u8>> {
+        self.cipher
+            .decrypt(&cred.secret_enc, &totp_aad(cred.user_id))
+            .map_err(|e| ProviderError::Internal(format!("cannot decrypt TOTP secret: {e}")))
+    }
+
+    /// A new secret for `user`, to show on the enrollment page.
+    pub fn new_pending_totp(&self, user_id: Uuid) -> PendingTotp {
+        let secret = totp::generate_secret();
+        PendingTotp {
+            user_id,
+            secret_enc: self.cipher.encrypt(secret.expose(), &pending_aad(user_id)),
+            created_at: self.now(),
+        }
+    }
+
+    pub fn pending_totp_expired(&self, pending: &PendingTotp) -> bool {
+        self.now() >= pending.created_at + super::ENROLLMENT_TIMEOUT
+    }
+
+    fn pending_secret(
+        &self,
+        user: &User,
+        pending: &PendingTotp,
+    ) -> ProviderResult<Secret<Vec<u8>>> {
+        if pending.user_id != user.id {
+            return Err(ProviderError::Internal(
+                "pending TOTP belongs to another user".into(),
+            ));
+        }
+        self.cipher
+            .decrypt(&pending.secret_enc, &pending_aad(user.id))
+            .map(Secret::new)
+            .map_err(|e| ProviderError::Internal(format!("cannot decrypt pending TOTP: {e}")))
+    }
+
+    /// QR code, key URI and grouped key for the enrollment page.
+    pub fn totp_enrollment(
+        &self,
+        user: &User,
+        pending: &PendingTotp,
+    ) -> ProviderResult<totp::Enrollment> {
+        let secret = self.pending_secret(user, pending)?;
+        totp::enrollment(
+            secret.expose(),
+            &self.config.mfa.totp_issuer,
+            &user.username,
+        )
+        .ok_or_else(|| ProviderError::Internal("cannot build the TOTP key URI".into()))
+    }
+
+    /// Confirm an enrollment with a current code. On success TOTP is on, the code's step is
+    /// spent, and the returned backup codes (shown once) replace any old set.
+    pub async fn confirm_totp(
+        &self,
+        user: &User,
+        pending: &PendingTotp,
+        code: &str,
+    ) -> ProviderResult<Result<Vec<String>, EnrollFailure>> {
+        if pending.user_id != user.id || self.pending_totp_expired(pending) {
+            return Ok(Err(EnrollFailure::Expired));
+        }
+        let secret = self.pending_secret(user, pending)?;
+        let now = self.now();
+        let Some(step) = totp::check(secret.expose(), code, now) else {
+            return Ok(Err(EnrollFailure::BadCode));
+        };
+        let codes = backup::generate();
+        let hashes: Vec<Vec<u8>> = codes
+            .iter()
+            .filter_map(|c| backup::parse(c))
+            .map(|c| backup::hash(user.id, &c))
+            .collect();
+        let cred = TotpCredential {
+            user_id: user.id,
+            secret_enc: self.cipher.encrypt(secret.expose(), &totp_aad(user.id)),
+            last_step: Some(step),
+            created_at: now,
+        };
+        match self.store.enable_totp(&cred, &hashes).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Ok(Err(EnrollFailure::AlreadyEnabled)),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(
+            "mfa_enrolled",
+            Some(user.id),
+            None,
+            None,
+            json!({ "method": "totp", "backup_codes": codes.len() }),
+        )
+        .await?;
+        Ok(Ok(codes))
+    }
+
+    /// A new set of backup codes (after `verify_proof`); the old set stops working.
+    pub async fn regenerate_backup_codes(&self, user_id: Uuid) -> ProviderResult<Vec<String>> {
+        let codes = backup::generate();
+        let hashes: Vec<Vec<u8>> = codes
+            .iter()
+            .filter_map(|c| backup::parse(c))
+            .map(|c| backup::hash(user_id, &c))
+            .collect();
+        self.store
+            .replace_backup_codes(user_id, &hashes, self.now())
+            .await?;
+        self.audit(
+            "backup_codes_regenerated",
+            Some(user_id),
+            None,
+            None,
+            json!({ "count": codes.len() }),
+        )
+        .await?;
+        Ok(codes)
+    }
+
+    /// Turn TOTP off (after `verify_proof`). Returns false if it was off. (`lanyard user
+    /// reset-mfa` is the admin's way, through the store.)
+    pub async fn disable_totp(&self, user_id: Uuid) -> ProviderResult<bool> {
+        let was_on = self.store.disable_totp(user_id).await?;
+        if was_on {
+            self.audit(
+                "mfa_disabled",
+                Some(user_id),
+                None,
+                None,
+                json!({ "method": "totp" }),
+            )
+            .await?;
+        }
+        Ok(was_on)
+    }
+
+    /// End every session of the user except `keep`, and revoke every grant (so refresh tokens
+    /// stop working): after a password or factor change, a stolen session must not survive.
+    pub async fn end_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<&[u8]>,
+        reason: &str,
+    ) -> ProviderResult<(u64, u64)> {
+        let sessions = self.store.delete_user_sessions(user_id, keep).await?;
+        let grants = self.store.revoke_user_grants(user_id, self.now()).await?;
+        self.audit(
+            "sessions_revoked",
+            Some(user_id),
+            None,
+            None,
+            json!({ "reason": reason, "sessions": sessions, "grants": grants }),
+        )
+        .await?;
+        Ok((sessions, grants))
+    }
+}
+
+/// `lanyard keys rotate-encryption`: re-encrypt every TOTP secret and signing key under the
+/// cipher's primary key (old keys must still be configured to decrypt). Returns (totp, keys).
+pub async fn reencrypt_all(store: &dyn Store, cipher: &Cipher) -> ProviderResult<(u64, u64)> {
+    let mut totps = 0;
+    for cred in store.list_totp().await? {
+        let aad = totp_aad(cred.user_id);
+        let plain = Secret::new(cipher.decrypt(&cred.secret_enc, &aad).map_err(|e| {
+            ProviderError::Internal(format!("TOTP secret of {}: {e}", cred.user_id))
+        })?);
+        if store
+            .set_totp_secret(cred.user_id, &cipher.encrypt(plain.expose(), &aad))
+            .await?
+        {
+            totps += 1;
+        }
+    }
+    let mut keys = 0;
+    for key in store.list_signing_keys().await? {
+        let aad = key.kid.as_bytes();
+        let plain = Secret::new(
+            cipher
+                .decrypt(&key.private_enc, aad)
+                .map_err(|e| ProviderError::Internal(format!("signing key {}: {e}", key.kid)))?,
+        );
+        if store
+            .set_signing_key_private(&key.kid, &cipher.encrypt(plain.expose(), aad))
+            .await?
+        {
+            keys += 1;
+        }
+    }
+    Ok((totps, keys))
+}
