@@ -9,15 +9,9 @@ use crate::raw::RawClient;
 use crate::uri;
 use crate::validate::Validator;
 
-/// Scopes a client may be allowed (OIDC Core 5.4 and 11).
-pub const ALLOWED_SCOPES: [&str; 6] = [
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
+/// Scopes a client may be allowed (OIDC Core 5.4 and 11, plus `groups`): what the provider
+/// understands.
+pub use lanyard_core::oidc::scopes::SUPPORTED as ALLOWED_SCOPES;
 /// A shorter secret is too easy to guess for something that is checked with a fast hash.
 pub const MIN_SECRET_LEN: usize = 16;
 const GRANTS: [GrantType; 3] = [
@@ -111,6 +105,9 @@ impl Validator<'_> {
             }
         };
         let trusted = self.take(&at("trusted"), raw.trusted).unwrap_or(false);
+        let require_mfa = self
+            .take(&at("require_mfa"), raw.require_mfa)
+            .unwrap_or(false);
         let require_pkce = self
             .take(&at("require_pkce"), raw.require_pkce)
             .unwrap_or(false);
@@ -128,6 +125,7 @@ impl Validator<'_> {
             trusted,
             id_token_alg,
             require_pkce,
+            require_mfa,
             managed_by: "config".to_string(),
         })
     }

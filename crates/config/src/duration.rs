@@ -39,7 +39,7 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
 
 /// An exact rendering for messages, in the largest unit that gives a number of at least 2:
 /// 60s -> "60s", 600s -> "10m", 30 days -> "30d".
-pub(crate) fn render(d: Duration) -> String {
+pub fn render(d: Duration) -> String {
     let s = d.as_secs();
     [(86_400, "d"), (3600, "h"), (60, "m")]
         .into_iter()

@@ -26,12 +26,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use clients::{ALLOWED_SCOPES, MIN_SECRET_LEN};
+pub use duration::render as render_duration;
 pub use error::{ConfigErrors, ConfigProblem};
 pub use settings::{
-    DatabaseSettings, EncryptionSettings, LogFormat, LoggingSettings, OAuthSettings,
-    PasswordSettings, SessionSettings, Settings, SigningSettings, TokenSettings, UiSettings,
-    chrono_duration,
+    DatabaseSettings, EncryptionSettings, LockoutSettings, LogFormat, LoggingSettings, MfaSettings,
+    OAuthSettings, PasswordSettings, RateLimitSettings, SessionSettings, Settings, SigningSettings,
+    TokenSettings, UiSettings, chrono_duration,
 };
+pub use validate::valid_group_name;
 
 use error::Problems;
 

@@ -72,6 +72,9 @@ struct Document {
     passwords: Option<Value>,
     signing: Option<Value>,
     oauth: Option<Value>,
+    mfa: Option<Value>,
+    lockout: Option<Value>,
+    rate_limits: Option<Value>,
     ui: Option<Value>,
     logging: Option<Value>,
     clients: Option<Value>,
@@ -90,6 +93,9 @@ pub(crate) struct RawConfig {
     pub passwords: RawPasswords,
     pub signing: RawSigning,
     pub oauth: RawOAuth,
+    pub mfa: RawMfa,
+    pub lockout: RawLockout,
+    pub rate_limits: RawRateLimits,
     pub ui: RawUi,
     pub logging: RawLogging,
     /// With their index in the file, for key paths; entries that are not tables are left out.
@@ -160,6 +166,30 @@ pub(crate) struct RawOAuth {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+pub(crate) struct RawMfa {
+    pub require_for_all: Field<bool>,
+    pub require_for_groups: Field<Vec<String>>,
+    pub totp_issuer: Field<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RawLockout {
+    pub max_failures: Field<u64>,
+    pub window: Field<DurationText>,
+    pub base_delay: Field<DurationText>,
+    pub max_delay: Field<DurationText>,
+    pub ip_max_failures: Field<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RawRateLimits {
+    pub token_requests_per_minute: Field<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(crate) struct RawUi {
     pub product_name: Field<String>,
 }
@@ -186,6 +216,7 @@ pub(crate) struct RawClient {
     pub trusted: Field<bool>,
     pub id_token_signed_response_alg: Field<String>,
     pub require_pkce: Field<bool>,
+    pub require_mfa: Field<bool>,
 }
 
 /// Split the document into its sections, reporting unknown keys and misshapen sections.
@@ -201,6 +232,9 @@ pub(crate) fn parse(table: Table, problems: &mut Problems) -> RawConfig {
         passwords: section(doc.passwords, "passwords", problems),
         signing: section(doc.signing, "signing", problems),
         oauth: section(doc.oauth, "oauth", problems),
+        mfa: section(doc.mfa, "mfa", problems),
+        lockout: section(doc.lockout, "lockout", problems),
+        rate_limits: section(doc.rate_limits, "rate_limits", problems),
         ui: section(doc.ui, "ui", problems),
         logging: section(doc.logging, "logging", problems),
         clients: clients(doc.clients, problems),

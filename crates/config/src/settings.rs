@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lanyard_core::ProviderConfig;
+use lanyard_core::authn::mfa::MfaPolicy;
 use lanyard_core::authn::password::Argon2Params;
+use lanyard_core::authn::throttle::ThrottlePolicy;
 use lanyard_core::model::{Client, SigningAlg};
 use lanyard_core::secret::Secret;
 use serde::Deserialize;
@@ -24,6 +26,9 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     pub signing: SigningSettings,
     pub oauth: OAuthSettings,
+    pub mfa: MfaSettings,
+    pub lockout: LockoutSettings,
+    pub rate_limits: RateLimitSettings,
     pub ui: UiSettings,
     pub logging: LoggingSettings,
     /// Clients declared in the file (`managed_by = "config"`), to be reconciled into the store.
@@ -51,6 +56,18 @@ impl Settings {
             refresh_token_lifetime: chrono_duration(self.tokens.refresh_token_lifetime),
             algorithms: self.signing.algorithms.clone(),
             require_pkce_for_all: self.oauth.require_pkce_for_all,
+            mfa: MfaPolicy {
+                require_for_all: self.mfa.require_for_all,
+                require_for_groups: self.mfa.require_for_groups.clone(),
+                totp_issuer: self.mfa.totp_issuer.clone(),
+            },
+            throttle: ThrottlePolicy {
+                max_failures: self.lockout.max_failures,
+                window: chrono_duration(self.lockout.window),
+                base_delay: chrono_duration(self.lockout.base_delay),
+                max_delay: chrono_duration(self.lockout.max_delay),
+                ip_max_failures: self.lockout.ip_max_failures,
+            },
         }
     }
 }
@@ -157,6 +174,31 @@ pub struct SigningSettings {
 pub struct OAuthSettings {
     /// PKCE for confidential clients too (public clients always need it).
     pub require_pkce_for_all: bool,
+}
+
+/// `[mfa]`: who must use a second factor (clients add `require_mfa`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaSettings {
+    pub require_for_all: bool,
+    pub require_for_groups: Vec<String>,
+    pub totp_issuer: String,
+}
+
+/// `[lockout]`: throttling after failed sign-in attempts (DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutSettings {
+    pub max_failures: u64,
+    pub window: Duration,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub ip_max_failures: u64,
+}
+
+/// `[rate_limits]`: per-client request budgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Token endpoint requests per client per minute, per replica; 0 turns the limit off.
+    pub token_requests_per_minute: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

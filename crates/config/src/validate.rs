@@ -12,13 +12,14 @@ use lanyard_core::model::SigningAlg;
 use crate::encryption::KeyFile;
 use crate::error::Problems;
 use crate::raw::{
-    DurationText, Field, Lenient, RawConfig, RawLogging, RawPasswords, RawSessions, RawSigning,
-    RawTokens,
+    DurationText, Field, Lenient, RawConfig, RawLockout, RawLogging, RawMfa, RawPasswords,
+    RawSessions, RawSigning, RawTokens,
 };
 use crate::secret_ref::Sources;
 use crate::settings::{
-    DatabaseSettings, LoggingSettings, OAuthSettings, PasswordSettings, SessionSettings, Settings,
-    SigningSettings, TokenSettings, UiSettings,
+    DatabaseSettings, LockoutSettings, LoggingSettings, MfaSettings, OAuthSettings,
+    PasswordSettings, RateLimitSettings, SessionSettings, Settings, SigningSettings, TokenSettings,
+    UiSettings,
 };
 use crate::{duration, secret_ref, uri};
 
@@ -81,6 +82,16 @@ impl<'a> Validator<'a> {
                 .take("oauth.require_pkce_for_all", raw.oauth.require_pkce_for_all)
                 .unwrap_or(false),
         };
+        let mfa = self.mfa(raw.mfa, issuer.as_ref());
+        let lockout = self.lockout(raw.lockout);
+        let rate_limits = RateLimitSettings {
+            token_requests_per_minute: self
+                .take(
+                    "rate_limits.token_requests_per_minute",
+                    raw.rate_limits.token_requests_per_minute,
+                )
+                .unwrap_or(600),
+        };
         let product_name = self
             .take("ui.product_name", raw.ui.product_name)
             .unwrap_or_else(|| "Lanyard".into());
@@ -99,6 +110,9 @@ impl<'a> Validator<'a> {
             passwords,
             signing,
             oauth,
+            mfa,
+            lockout,
+            rate_limits,
             ui: UiSettings { product_name },
             logging,
             clients,
@@ -363,4 +377,73 @@ impl<'a> Validator<'a> {
         }
         LoggingSettings { format, level }
     }
+
+    fn mfa(&mut self, raw: RawMfa, issuer: Option<&url::Url>) -> MfaSettings {
+        let require_for_all = self
+            .take("mfa.require_for_all", raw.require_for_all)
+            .unwrap_or(false);
+        let groups = self
+            .take("mfa.require_for_groups", raw.require_for_groups)
+            .unwrap_or_default();
+        for (i, g) in groups.iter().enumerate() {
+            if !valid_group_name(g) {
+                self.problems.push(
+                    format!("mfa.require_for_groups[{i}]"),
+                    format!("{g:?} is not a group name (1-64 of a-z A-Z 0-9 - _ .)"),
+                );
+            }
+        }
+        // Authenticator apps show this next to the account; default: the issuer's host.
+        let default_issuer = issuer
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "Lanyard".into());
+        let totp_issuer = self
+            .take("mfa.totp_issuer", raw.totp_issuer)
+            .unwrap_or(default_issuer);
+        if totp_issuer.trim().is_empty() || totp_issuer.contains(':') || totp_issuer.len() > 64 {
+            self.problems.push(
+                "mfa.totp_issuer",
+                "must be 1-64 characters without ':' (it separates issuer and account in the key URI)",
+            );
+        }
+        MfaSettings {
+            require_for_all,
+            require_for_groups: groups,
+            totp_issuer,
+        }
+    }
+
+    fn lockout(&mut self, raw: RawLockout) -> LockoutSettings {
+        let max_failures = self
+            .take("lockout.max_failures", raw.max_failures)
+            .unwrap_or(5);
+        let ip_max_failures = self
+            .take("lockout.ip_max_failures", raw.ip_max_failures)
+            .unwrap_or(50);
+        // Failure records are purged after a day, so no window can be longer.
+        let window = self.duration("lockout.window", raw.window, 15 * MINUTE, DAY);
+        let base_delay = self.duration("lockout.base_delay", raw.base_delay, 30, HOUR);
+        let max_delay = self.duration("lockout.max_delay", raw.max_delay, 15 * MINUTE, DAY);
+        if max_delay < base_delay {
+            self.problems.push(
+                "lockout.max_delay",
+                "must not be shorter than lockout.base_delay",
+            );
+        }
+        LockoutSettings {
+            max_failures,
+            window,
+            base_delay,
+            max_delay,
+            ip_max_failures,
+        }
+    }
+}
+
+/// Group names: what `lanyard group` accepts and the `groups` claim carries.
+pub fn valid_group_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }

@@ -5,13 +5,13 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use lanyard_config::Settings;
+use lanyard_core::Provider;
 use lanyard_core::authn::password::PasswordHasherPool;
 use lanyard_core::clock::Clock;
 use lanyard_core::crypto::Cipher;
 use lanyard_core::model::Client;
 use lanyard_core::oidc::keys::{self, KeyManager};
 use lanyard_core::store::{Store, StoreError};
-use lanyard_core::{Provider, ProviderConfig};
 use lanyard_store::Database;
 use lanyard_web::metrics::Metrics;
 use lanyard_web::templates::Templates;
@@ -42,18 +42,6 @@ fn dur(d: StdDuration) -> Duration {
 pub fn cipher(settings: &Settings) -> Result<Cipher, AppError> {
     let e = &settings.encryption;
     Cipher::new(&e.key_id, e.key.expose(), &e.old_keys).map_err(|e| AppError::Key(e.to_string()))
-}
-
-pub fn provider_config(settings: &Settings) -> ProviderConfig {
-    ProviderConfig {
-        issuer: settings.issuer_str(),
-        code_lifetime: dur(settings.tokens.code_lifetime),
-        access_token_lifetime: dur(settings.tokens.access_token_lifetime),
-        id_token_lifetime: dur(settings.tokens.id_token_lifetime),
-        refresh_token_lifetime: dur(settings.tokens.refresh_token_lifetime),
-        algorithms: settings.signing.algorithms.clone(),
-        require_pkce_for_all: settings.oauth.require_pkce_for_all,
-    }
 }
 
 pub fn web_config(settings: &Settings) -> WebConfig {
@@ -121,9 +109,10 @@ impl App {
             removed,
             "reconciled clients from the config file"
         );
+        let cipher = cipher(&settings)?;
         let keys = KeyManager::init(
             store.clone(),
-            cipher(&settings)?,
+            cipher.clone(),
             &settings.signing.algorithms,
             clock.now(),
         )
@@ -138,11 +127,12 @@ impl App {
         let passwords = PasswordHasherPool::new(settings.passwords.argon2, concurrency)
             .map_err(|e| AppError::Startup(e.to_string()))?;
         let provider = Provider::new(
-            provider_config(&settings),
+            settings.provider_config(),
             store,
             Arc::new(keys),
             clock,
             passwords,
+            Arc::new(cipher),
         );
         let templates = Templates::new(&settings.ui.product_name)
             .map_err(|e| AppError::Startup(format!("templates: {e}")))?;
@@ -151,6 +141,9 @@ impl App {
             templates: Arc::new(templates),
             config: Arc::new(web_config(&settings)),
             metrics: Arc::new(Metrics::default()),
+            token_limiter: Arc::new(lanyard_web::ratelimit::RateLimiter::new(
+                settings.rate_limits.token_requests_per_minute,
+            )),
         };
         Ok(App {
             state,

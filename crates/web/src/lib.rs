@@ -4,6 +4,7 @@ pub mod error;
 pub mod handlers;
 pub mod input;
 pub mod metrics;
+pub mod ratelimit;
 pub mod router;
 pub mod session_store;
 pub mod sessions;

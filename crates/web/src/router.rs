@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::handlers::{account, authorize, login, logout, ops, token, wellknown};
+use crate::handlers::{account, authorize, login, logout, mfa, ops, token, wellknown};
 use crate::input::MAX_BODY;
 use crate::session_store::DbSessionStore;
 use crate::state::AppState;
@@ -91,7 +91,19 @@ pub fn router(state: AppState) -> Router {
             get(authorize::consent_page).post(authorize::consent_submit),
         )
         .route("/logout", get(logout::logout).post(logout::logout))
+        .route("/login/mfa", get(mfa::code_page).post(mfa::code_submit))
+        .route(
+            "/login/enroll",
+            get(mfa::enroll_page).post(mfa::enroll_submit),
+        )
+        .route("/login/continue", get(mfa::continue_flow))
         .route("/account", get(account::page))
+        .route(
+            "/account/mfa/totp",
+            get(mfa::account_enroll_page).post(mfa::account_enroll_submit),
+        )
+        .route("/account/mfa/backup-codes", post(mfa::regenerate_codes))
+        .route("/account/mfa/disable", post(mfa::disable))
         .route("/account/profile", post(account::profile))
         .route("/account/password", post(account::password))
         .route("/account/consents/revoke", post(account::revoke_consent))

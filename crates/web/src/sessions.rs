@@ -3,7 +3,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use lanyard_core::authn::Authenticated;
+use lanyard_core::authn::mfa::PendingTotp;
+use lanyard_core::authn::{Authenticated, PendingLogin};
 use lanyard_core::oidc::authorize::AuthorizeRequest;
 use lanyard_core::secret::{ct_eq, random_token};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,10 @@ pub const AUTH_KEY: &str = "auth";
 const CSRF_KEY: &str = "csrf";
 pub const DEVICE_KEY: &str = "device";
 const FLOWS_KEY: &str = "flows";
+/// The login state after the password step (DESIGN §3), bound to this session.
+const PENDING_KEY: &str = "pending_login";
+/// A TOTP secret awaiting confirmation, encrypted.
+const PENDING_TOTP_KEY: &str = "pending_totp";
 /// Pending sign-ins kept per browser (several tabs may be signing in to several apps).
 const MAX_FLOWS: usize = 8;
 
@@ -103,12 +108,60 @@ impl Browser {
         device: Option<String>,
     ) -> Result<(), WebError> {
         self.0.cycle_id().await?;
+        self.0.remove_value(PENDING_KEY).await?;
+        self.0.remove_value(PENDING_TOTP_KEY).await?;
         self.0.insert(AUTH_KEY, auth).await?;
         if let Some(d) = device {
             self.0.insert(DEVICE_KEY, d).await?;
         }
         // A fresh CSRF token for the new privilege level.
         self.0.insert(CSRF_KEY, random_token()).await?;
+        Ok(())
+    }
+
+    /// The password step succeeded and a second step follows: a new session id (the privilege
+    /// changed) and the pending state, replacing any earlier login in this browser.
+    pub async fn begin_second_step(&self, pending: &PendingLogin) -> Result<(), WebError> {
+        if pending.step_up.is_none() {
+            self.0.cycle_id().await?;
+            self.0.remove_value(AUTH_KEY).await?;
+            self.0.insert(CSRF_KEY, random_token()).await?;
+        }
+        self.0.remove_value(PENDING_TOTP_KEY).await?;
+        self.0.insert(PENDING_KEY, pending).await?;
+        Ok(())
+    }
+
+    /// The pending second step, unless it expired (then it is dropped).
+    pub async fn pending(&self, now: DateTime<Utc>) -> Result<Option<PendingLogin>, WebError> {
+        let Some(p) = self.0.get::<PendingLogin>(PENDING_KEY).await? else {
+            return Ok(None);
+        };
+        if p.is_expired(now) {
+            self.0.remove_value(PENDING_KEY).await?;
+            self.0.remove_value(PENDING_TOTP_KEY).await?;
+            return Ok(None);
+        }
+        Ok(Some(p))
+    }
+
+    pub async fn pending_totp(&self) -> Result<Option<PendingTotp>, WebError> {
+        Ok(self.0.get::<PendingTotp>(PENDING_TOTP_KEY).await?)
+    }
+
+    pub async fn set_pending_totp(&self, p: &PendingTotp) -> Result<(), WebError> {
+        self.0.insert(PENDING_TOTP_KEY, p).await?;
+        Ok(())
+    }
+
+    pub async fn clear_pending_totp(&self) -> Result<(), WebError> {
+        self.0.remove_value(PENDING_TOTP_KEY).await?;
+        Ok(())
+    }
+
+    /// Replace the session's authentication (after enrolling a factor from the account page).
+    pub async fn set_auth(&self, auth: &Authenticated) -> Result<(), WebError> {
+        self.0.insert(AUTH_KEY, auth).await?;
         Ok(())
     }
 

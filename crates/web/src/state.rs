@@ -30,4 +30,6 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     pub config: Arc<WebConfig>,
     pub metrics: Arc<Metrics>,
+    /// Token endpoint budget per client (`[rate_limits]`).
+    pub token_limiter: Arc<crate::ratelimit::RateLimiter>,
 }

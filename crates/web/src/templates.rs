@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::error::WebError;
 use crate::state::AppState;
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("base.html", include_str!("../../../templates/base.html")),
     (
         "macros.html",
@@ -31,6 +31,18 @@ const TEMPLATES: [(&str, &str); 9] = [
         include_str!("../../../templates/logged_out.html"),
     ),
     ("error.html", include_str!("../../../templates/error.html")),
+    (
+        "login_mfa.html",
+        include_str!("../../../templates/login_mfa.html"),
+    ),
+    (
+        "enroll_totp.html",
+        include_str!("../../../templates/enroll_totp.html"),
+    ),
+    (
+        "backup_codes.html",
+        include_str!("../../../templates/backup_codes.html"),
+    ),
     (
         "account.html",
         include_str!("../../../templates/account.html"),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use lanyard_config::Settings;
 use lanyard_core::authn::password::{self, PasswordHasherPool};
+use lanyard_core::authn::throttle::user_subject;
 use lanyard_core::clock::{Clock, SystemClock};
 use lanyard_core::model::{AuditFilter, SigningAlg, User};
 use lanyard_core::oidc::keys;
@@ -13,7 +14,7 @@ use lanyard_core::secret::Secret;
 use lanyard_core::store::{Store, StoreError};
 use serde::Deserialize;
 
-use super::{KeysCommand, UserCommand};
+use super::{GroupCommand, KeysCommand, UserCommand};
 use crate::app::{cipher, open_database};
 
 #[derive(Debug)]
@@ -175,9 +176,13 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> Result<(), CliError>
             email,
             name,
             email_verified,
+            groups,
         } => {
             let username = validate_username(&username)?;
             let email = email.as_deref().map(validate_email).transpose()?;
+            for g in &groups {
+                validate_group(g)?;
+            }
             let pw = read_password()?;
             let mut user = User::new(&username, now());
             user.email = email;
@@ -190,7 +195,16 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> Result<(), CliError>
                 }
                 other => failed(other),
             })?;
-            record(store, "user_created", &user, serde_json::json!({})).await?;
+            for g in &groups {
+                store.add_to_group(user.id, g).await.map_err(store_err)?;
+            }
+            record(
+                store,
+                "user_created",
+                &user,
+                serde_json::json!({ "groups": groups }),
+            )
+            .await?;
             println!("created user {username} (sub {})", user.id);
         }
         UserCommand::List { json } => {
@@ -290,6 +304,158 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> Result<(), CliError>
             println!("deleted {}", user.username);
         }
         UserCommand::Import { file } => import(store, &file).await?,
+        UserCommand::ResetMfa { username } => {
+            let user = find(store, &username).await?;
+            if !store.disable_totp(user.id).await.map_err(store_err)? {
+                println!("{} has no second factor; nothing to reset", user.username);
+                return Ok(());
+            }
+            let (s, g) = end_everything(store, &user).await?;
+            record(
+                store,
+                "mfa_reset",
+                &user,
+                serde_json::json!({ "sessions_ended": s, "grants_revoked": g }),
+            )
+            .await?;
+            println!(
+                "two-step verification reset for {}; ended {s} session(s), revoked {g} grant(s)",
+                user.username
+            );
+        }
+        UserCommand::Unlock { username } => {
+            let user = find(store, &username).await?;
+            let n = store
+                .clear_failures(&user_subject(&user.username))
+                .await
+                .map_err(store_err)?;
+            record(
+                store,
+                "account_unlocked",
+                &user,
+                serde_json::json!({ "failures_cleared": n }),
+            )
+            .await?;
+            println!(
+                "unlocked {} ({n} failed attempt(s) forgotten)",
+                user.username
+            );
+        }
+        UserCommand::Show { username } => {
+            let user = find(store, &username).await?;
+            let groups = store.user_groups(user.id).await.map_err(store_err)?;
+            let totp = store.get_totp(user.id).await.map_err(store_err)?;
+            let codes = store
+                .backup_codes_remaining(user.id)
+                .await
+                .map_err(store_err)?;
+            let window = Duration::from_std(settings.lockout.window).unwrap_or(Duration::MAX);
+            let failures = store
+                .count_failures(&user_subject(&user.username), now() - window)
+                .await
+                .map_err(store_err)?;
+            println!("username        {}", user.username);
+            println!("sub             {}", user.id);
+            println!("email           {}", user.email.as_deref().unwrap_or("-"));
+            println!("name            {}", user.name.as_deref().unwrap_or("-"));
+            println!(
+                "status          {}",
+                if user.disabled { "disabled" } else { "active" }
+            );
+            println!(
+                "groups          {}",
+                if groups.is_empty() {
+                    "-".into()
+                } else {
+                    groups.join(", ")
+                }
+            );
+            match totp {
+                Some(t) => println!(
+                    "two-step        on since {} ({codes} backup code(s) left)",
+                    t.created_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+                None => println!("two-step        off"),
+            }
+            println!(
+                "failed logins   {} in the last {}",
+                failures.count,
+                lanyard_config::render_duration(settings.lockout.window)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn validate_group(name: &str) -> Result<(), CliError> {
+    if lanyard_config::valid_group_name(name) {
+        Ok(())
+    } else {
+        Err(CliError::Input(format!(
+            "group {name:?}: use 1-64 of a-z A-Z 0-9 - _ ."
+        )))
+    }
+}
+
+pub async fn group(settings: &Settings, cmd: GroupCommand) -> Result<(), CliError> {
+    let store = store(settings).await?;
+    let store = store.as_ref();
+    match cmd {
+        GroupCommand::List => {
+            println!("{:<32} MEMBERS", "GROUP");
+            for (name, count) in store.list_groups().await.map_err(store_err)? {
+                println!("{name:<32} {count}");
+            }
+        }
+        GroupCommand::Members { group } => {
+            validate_group(&group)?;
+            for u in store.group_members(&group).await.map_err(store_err)? {
+                println!("{}", u.username);
+            }
+        }
+        GroupCommand::Add { group, username } => {
+            validate_group(&group)?;
+            let user = find(store, &username).await?;
+            if store
+                .add_to_group(user.id, &group)
+                .await
+                .map_err(store_err)?
+            {
+                record(
+                    store,
+                    "group_member_added",
+                    &user,
+                    serde_json::json!({ "group": group }),
+                )
+                .await?;
+                println!("added {} to {group}", user.username);
+            } else {
+                println!("{} is already in {group}", user.username);
+            }
+        }
+        GroupCommand::Remove { group, username } => {
+            validate_group(&group)?;
+            let user = find(store, &username).await?;
+            if store
+                .remove_from_group(user.id, &group)
+                .await
+                .map_err(store_err)?
+            {
+                record(
+                    store,
+                    "group_member_removed",
+                    &user,
+                    serde_json::json!({ "group": group }),
+                )
+                .await?;
+                println!("removed {} from {group}", user.username);
+            } else {
+                return Err(CliError::Input(format!(
+                    "{} is not in group {group:?}",
+                    user.username
+                )));
+            }
+        }
     }
     Ok(())
 }
@@ -426,6 +592,7 @@ pub async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), CliError>
                 );
             }
         }
+        KeysCommand::RotateEncryption => rotate_encryption(settings, store.as_ref()).await?,
         KeysCommand::Rotate { alg, publish_ahead } => {
             let alg = SigningAlg::parse(&alg).ok_or_else(|| {
                 CliError::Input(format!("--alg {alg:?}: use RS256, ES256 or EdDSA"))
@@ -466,6 +633,22 @@ pub async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), CliError>
             );
         }
     }
+    Ok(())
+}
+
+async fn rotate_encryption(settings: &Settings, store: &dyn Store) -> Result<(), CliError> {
+    let cipher = cipher(settings).map_err(failed)?;
+    let (totp, keys) = lanyard_core::authn::mfa::reencrypt_all(store, &cipher)
+        .await
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "{e}; is the key that encrypted it still listed in [[encryption.old_keys]]?"
+            ))
+        })?;
+    println!(
+        "re-encrypted {totp} TOTP secret(s) and {keys} signing key(s) under key id {:?}",
+        cipher.primary_key_id()
+    );
     Ok(())
 }
 

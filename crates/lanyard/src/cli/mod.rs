@@ -52,10 +52,15 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Manage signing keys.
+    /// Manage signing keys and the data-encryption key.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage groups (used by `[mfa] require_for_groups` and the `groups` claim).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
     },
     /// List security events, newest first.
     Audit {
@@ -92,6 +97,9 @@ pub enum UserCommand {
         /// Mark the email address as verified.
         #[arg(long)]
         email_verified: bool,
+        /// Add the user to this group (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
     },
     List {
         #[arg(long)]
@@ -106,6 +114,19 @@ pub enum UserCommand {
         username: String,
     },
     Enable {
+        username: String,
+    },
+    /// Turn off the user's second factors (lost phone): TOTP and backup codes are deleted and
+    /// their sessions end. If a policy requires MFA, they enroll again at their next login.
+    ResetMfa {
+        username: String,
+    },
+    /// Forget the user's failed sign-in attempts, lifting a lockout now.
+    Unlock {
+        username: String,
+    },
+    /// Show one user: profile, groups, second factors, lockout state.
+    Show {
         username: String,
     },
     /// Delete the user and everything that belongs to them.
@@ -137,6 +158,22 @@ pub enum KeysCommand {
         #[arg(long)]
         publish_ahead: Option<String>,
     },
+    /// Re-encrypt every TOTP secret and signing key under the current [encryption] key. Set
+    /// the new key and key_id first and move the old key to [[encryption.old_keys]]; once
+    /// this succeeds the old key can be removed.
+    RotateEncryption,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Every group with its member count.
+    List,
+    /// The members of a group.
+    Members { group: String },
+    /// Add a user to a group (the group exists while it has members).
+    Add { group: String, username: String },
+    /// Remove a user from a group.
+    Remove { group: String, username: String },
 }
 
 /// Exit codes: 0 ok, 1 runtime failure, 2 bad config or bad input.
@@ -180,6 +217,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => admin::migrate(&settings).await,
         Command::User { command } => admin::user(&settings, command).await,
         Command::Keys { command } => admin::keys(&settings, command).await,
+        Command::Group { command } => admin::group(&settings, command).await,
         Command::Audit {
             user,
             kind,

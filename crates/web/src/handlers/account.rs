@@ -4,15 +4,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use lanyard_core::authn::Authenticated;
-use lanyard_core::authn::password::Verified;
-use lanyard_core::model::{ProfileUpdate, User};
+use lanyard_core::authn::{LoginFailure, Proof};
+use lanyard_core::model::{AuditFilter, ProfileUpdate, User};
 use lanyard_core::secret::{Secret, b64url, b64url_decode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{see_other, with_query};
 use crate::error::WebError;
-use crate::input::Input;
+use crate::input::{ClientIp, Input};
 use crate::session_store::id_hash;
 use crate::sessions::{AUTH_KEY, Browser, DEVICE_KEY};
 use crate::state::AppState;
@@ -71,6 +71,13 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "mismatch" => "The new passwords do not match.",
         "weak" => "Choose a new password of at least 8 characters.",
         "email" => "That email address does not look right.",
+        "mfa_on" => "Two-step verification is on.",
+        "mfa_off" => "Two-step verification is off. Your other sessions were signed out.",
+        "reauth" => "That password or code is not correct. Nothing was changed.",
+        "reauth_missing" => "Enter your password or a current code to confirm.",
+        "throttled" | "mfa_throttled" => {
+            "Too many failed attempts. Wait a few minutes, then try again."
+        }
         _ => return None,
     })
 }
@@ -78,10 +85,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
 /// The input an error message belongs to, so the page can link them (aria-describedby).
 fn error_field(code: &str) -> Option<&'static str> {
     Some(match code {
-        "wrong_password" => "current_password",
+        "wrong_password" | "throttled" => "current_password",
         "mismatch" => "confirm_password",
         "weak" => "new_password",
         "email" => "email",
+        "reauth" | "reauth_missing" | "mfa_throttled" => "security",
         _ => return None,
     })
 }
@@ -131,6 +139,34 @@ pub async fn page(
             "user_agent": data.get(DEVICE_KEY).and_then(Value::as_str),
         }));
     }
+    let mfa = s
+        .provider
+        .mfa_status(user.id)
+        .await
+        .map_err(WebError::from_provider_page)?;
+    let mfa_required = s
+        .provider
+        .mfa_required(user.id, None, &[])
+        .await
+        .map_err(WebError::from_provider_page)?;
+    let events: Vec<Value> = store
+        .list_audit(&AuditFilter {
+            user_id: Some(user.id),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|e| {
+            json!({
+                "at": fmt_time(e.at),
+                "title": event_title(&e.kind),
+                "detail": event_detail(&e.kind, &e.detail),
+                "warning": matches!(e.kind.as_str(), "login_failed" | "account_locked"),
+            })
+        })
+        .collect();
     let display = user.name.clone().unwrap_or_else(|| user.username.clone());
     let ctx = json!({
         "user": {
@@ -145,7 +181,14 @@ pub async fn page(
         "error_field": n.error.as_deref().and_then(error_field),
         "consents": consents,
         "sessions": sessions,
-        "auth": { "amr": auth.amr },
+        "auth": { "amr": auth.amr, "mfa": auth.is_mfa() },
+        "mfa": {
+            "totp_enabled": mfa.totp_enabled,
+            "enrolled_at": mfa.totp_enrolled_at.map(fmt_time),
+            "backup_codes_remaining": mfa.backup_codes_remaining,
+            "required": mfa_required,
+        },
+        "events": events,
     });
     let csrf = browser.csrf_token().await?;
     let cu = CurrentUser {
@@ -214,6 +257,7 @@ pub async fn profile(
 pub async fn password(
     State(s): State<AppState>,
     browser: Browser,
+    ClientIp(ip): ClientIp,
     input: Input,
 ) -> Result<Response, WebError> {
     browser.check_csrf(input.params.get("csrf_token")).await?;
@@ -235,24 +279,16 @@ pub async fn password(
     if new.chars().count() < MIN_PASSWORD || new.len() > MAX_PASSWORD {
         return Ok(see_other("/account?error=weak"));
     }
-    let verdict = s
+    // A wrong current password is a guess like any other: it counts toward throttling.
+    match s
         .provider
-        .passwords
-        .verify(current, user.password_hash.clone())
+        .verify_proof(&user, Proof::Password(current), ip.as_deref())
         .await
-        .map_err(|e| WebError::Internal(e.to_string()))?;
-    if verdict == Verified::No {
-        s.provider
-            .audit(
-                "password_change_failed",
-                Some(user.id),
-                None,
-                None,
-                json!({}),
-            )
-            .await
-            .map_err(WebError::from_provider_page)?;
-        return Ok(see_other("/account?error=wrong_password"));
+        .map_err(WebError::from_provider_page)?
+    {
+        Ok(()) => {}
+        Err(LoginFailure::Throttled(_)) => return Ok(see_other("/account?error=throttled")),
+        Err(_) => return Ok(see_other("/account?error=wrong_password")),
     }
     let hash = s
         .provider
@@ -261,18 +297,9 @@ pub async fn password(
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
     let now = s.provider.now();
-    let store = &s.provider.store;
-    store
+    s.provider
+        .store
         .set_password_hash(user.id, &hash, now)
-        .await
-        .map_err(store_err)?;
-    let keep = browser.0.id().map(|id| id_hash(&id));
-    let ended = store
-        .delete_user_sessions(user.id, keep.as_deref())
-        .await
-        .map_err(store_err)?;
-    let revoked = store
-        .revoke_user_grants(user.id, now)
         .await
         .map_err(store_err)?;
     s.provider
@@ -280,9 +307,14 @@ pub async fn password(
             "password_changed",
             Some(user.id),
             None,
-            None,
-            json!({ "sessions_ended": ended, "grants_revoked": revoked }),
+            ip.as_deref(),
+            json!({}),
         )
+        .await
+        .map_err(WebError::from_provider_page)?;
+    let keep = browser.0.id().map(|id| id_hash(&id));
+    s.provider
+        .end_other_sessions(user.id, keep.as_deref(), "password_changed")
         .await
         .map_err(WebError::from_provider_page)?;
     Ok(see_other("/account?notice=password"))
@@ -360,4 +392,43 @@ pub async fn end_session(
         "/account",
         &[("notice".into(), "session".into())],
     )))
+}
+
+/// Plain words for the security events a user sees about their own account.
+fn event_title(kind: &str) -> String {
+    match kind {
+        "login_succeeded" => "Signed in",
+        "login_failed" => "Failed sign-in attempt",
+        "account_locked" => "Sign-in paused after repeated failures",
+        "account_unlocked" => "Sign-in unlocked by an administrator",
+        "mfa_enrolled" => "Two-step verification turned on",
+        "mfa_disabled" => "Two-step verification turned off",
+        "mfa_reset" => "Two-step verification reset by an administrator",
+        "backup_code_used" => "Backup code used",
+        "backup_codes_regenerated" => "New backup codes created",
+        "password_changed" => "Password changed",
+        "sessions_revoked" => "Other sessions signed out",
+        "session_ended" => "A session was signed out",
+        "consent_granted" => "Access granted to an application",
+        "consent_revoked" => "Access revoked from an application",
+        other => return other.replace('_', " "),
+    }
+    .to_string()
+}
+
+fn event_detail(kind: &str, detail: &Value) -> Option<String> {
+    match kind {
+        "backup_code_used" => detail
+            .get("remaining")
+            .and_then(Value::as_u64)
+            .map(|n| format!("{n} backup codes left")),
+        "login_succeeded" => detail.get("amr").and_then(Value::as_array).map(|amr| {
+            if amr.iter().any(|m| m == "mfa") {
+                "Password and two-step verification".to_string()
+            } else {
+                "Password".to_string()
+            }
+        }),
+        _ => None,
+    }
 }

@@ -73,6 +73,22 @@ pub async fn proceed(
                 &[("flow".into(), flow.id.clone())],
             )))
         }
+        (Decision::StepUp, Some(auth)) => {
+            let pending = s
+                .provider
+                .step_up(&auth)
+                .await
+                .map_err(WebError::from_provider_page)?;
+            browser.put_flow(&flow).await?;
+            browser.begin_second_step(&pending).await?;
+            Ok(see_other(&super::mfa::second_step_url(
+                pending.next,
+                Some(&flow.id),
+            )))
+        }
+        (Decision::StepUp, None) => Err(WebError::Internal(
+            "step-up decided without a session".into(),
+        )),
         (Decision::Consent, _) => {
             browser.put_flow(&flow).await?;
             Ok(see_other(&with_query(

@@ -1,8 +1,8 @@
-//! The login page. The password step is the only factor for now; the second-factor step plugs
-//! into the same flow.
+//! The login page: the password step. A second step, when one follows, is in `mfa.rs`.
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use lanyard_core::authn::{LoginFailure, LoginStep};
 use lanyard_core::secret::Secret;
 use serde::Deserialize;
 use serde_json::json;
@@ -19,7 +19,7 @@ pub struct LoginQuery {
     flow: Option<String>,
 }
 
-async fn render(
+pub(crate) async fn render(
     s: &AppState,
     browser: &Browser,
     flow: Option<&str>,
@@ -97,41 +97,81 @@ pub async fn login_submit(
         Ok(u) => u,
         Err(failure) => {
             s.metrics.event("login", "failure");
+            let status = match failure {
+                LoginFailure::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
             return render(
                 &s,
                 &browser,
                 flow_id,
                 &username,
-                Some(failure.message()),
-                StatusCode::UNAUTHORIZED,
+                Some(&failure.message()),
+                status,
             )
             .await;
         }
     };
-    let auth = s.provider.authenticated(&user);
+    let (client, acr_values) = match &flow {
+        Some((_, req, client)) => (Some(client), req.acr_values.as_slice()),
+        None => (None, &[][..]),
+    };
+    let step = s
+        .provider
+        .after_password(&user, client, acr_values)
+        .await
+        .map_err(WebError::from_provider_page)?;
+    match step {
+        LoginStep::Done(auth) => {
+            finish_login(&s, &browser, &auth, flow, &input, ip.as_deref()).await
+        }
+        LoginStep::Pending(pending) => {
+            browser.begin_second_step(&pending).await?;
+            Ok(see_other(&super::mfa::second_step_url(
+                pending.next,
+                flow_id,
+            )))
+        }
+    }
+}
+
+/// Every factor is done: a logged-in session, an audit entry, then back to the application (or
+/// to the account page when the user came to sign in directly).
+pub(crate) async fn finish_login(
+    s: &AppState,
+    browser: &Browser,
+    auth: &lanyard_core::authn::Authenticated,
+    flow: Option<(
+        crate::sessions::Flow,
+        lanyard_core::oidc::authorize::AuthorizeRequest,
+        lanyard_core::model::Client,
+    )>,
+    input: &Input,
+    ip: Option<&str>,
+) -> Result<Response, WebError> {
     let user_agent = input
         .headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     browser
-        .login(&auth, crate::sessions::describe_device(user_agent))
+        .login(auth, crate::sessions::describe_device(user_agent))
         .await?;
     s.metrics.event("login", "success");
     let client_id = flow.as_ref().map(|(_, r, _)| r.client_id.as_str());
     s.provider
         .audit(
             "login_succeeded",
-            Some(user.id),
+            Some(auth.user_id),
             client_id,
-            ip.as_deref(),
-            json!({ "amr": auth.amr }),
+            ip,
+            json!({ "amr": auth.amr, "acr": auth.acr }),
         )
         .await
         .map_err(WebError::from_provider_page)?;
     match flow {
         Some((mut flow, _, client)) => {
             flow.fresh_login = true;
-            proceed(&s, &browser, flow, &client).await
+            proceed(s, browser, flow, &client).await
         }
         None => Ok(see_other("/account")),
     }

@@ -3,6 +3,7 @@ pub mod account;
 pub mod authorize;
 pub mod login;
 pub mod logout;
+pub mod mfa;
 pub mod ops;
 pub mod token;
 pub mod wellknown;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use lanyard_core::oidc::error::OAuthError;
-use lanyard_core::oidc::token::BearerError;
+use lanyard_core::oidc::token::{BearerError, ClientCredentials};
 
 use crate::error::{JsonError, WebError};
 use crate::input::{Input, client_credentials};
@@ -27,12 +27,38 @@ async fn authenticated_client(
 
 /// RFC 6749 3.2. POST only, form-encoded, responses never cached (5.1).
 pub async fn token(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
-    let client = authenticated_client(&s, &input).await?;
+    // Counted before authentication, so guessing a client's secret spends its budget too.
+    let creds = client_credentials(&input.headers, &input.params).map_err(WebError::OAuth)?;
+    let client_id = match &creds {
+        ClientCredentials::Secret { client_id, .. } | ClientCredentials::Public { client_id } => {
+            client_id
+        }
+    };
+    if let Err(wait) = s.token_limiter.check(client_id, std::time::Instant::now()) {
+        s.metrics.event("token", "rate_limited");
+        return Ok(too_many_requests(wait));
+    }
+    let client = s.provider.authenticate_client(&creds).await?;
     let grant = input.params.get("grant_type").unwrap_or("").to_string();
     let res = s.provider.token(&client, &input.params).await;
     s.metrics
         .event("token", if res.is_ok() { grant.as_str() } else { "error" });
     Ok(no_store(Json(res?).into_response()))
+}
+
+/// 429 with Retry-After (RFC 6585 4). RFC 6749 defines no error code for rate limiting;
+/// `temporarily_unavailable` is the closest registered one, and clients back off on it.
+fn too_many_requests(wait: std::time::Duration) -> Response {
+    let body = serde_json::json!({
+        "error": "temporarily_unavailable",
+        "error_description": "too many token requests for this client; retry later",
+    });
+    let mut res = (axum::http::StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    let secs = wait.as_secs().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    no_store(res)
 }
 
 /// RFC 6750 2.1 (header) or 2.2 (form body); the query form (2.3) is not accepted.
