@@ -95,6 +95,8 @@ pub struct TestApp {
     pub clock: FixedClock,
     pub app: App,
     pub store: Arc<dyn Store>,
+    /// The database this app runs on (an `sqlite://` file or a PostgreSQL database).
+    pub db_url: String,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -137,6 +139,7 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let toml = edit(test_config(addr.port(), &db_url));
+        let db_url_kept = db_url.clone();
         let settings = lanyard_config::load_from_str(&toml, &[], dir.path())
             .unwrap_or_else(|e| panic!("test config: {e}"));
         let clock = FixedClock::new(Utc::now());
@@ -155,6 +158,7 @@ impl TestApp {
             clock,
             app,
             store,
+            db_url: db_url_kept,
             _dir: dir,
             server,
         }
@@ -230,7 +234,7 @@ impl Page {
     }
 }
 
-fn html_unescape(s: &str) -> String {
+pub fn html_unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")

@@ -10,5 +10,6 @@ mod authorize;
 mod browser;
 mod cli;
 mod logout;
+mod mfa;
 mod operations;
 mod tokens;
