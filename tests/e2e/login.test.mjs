@@ -4,84 +4,18 @@
 // Screenshots go to $E2E_OUT (default target/e2e) for review.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, mkdirSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { start, out } from "./setup.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
-const targetDir = process.env.CARGO_TARGET_DIR || join(root, "target");
-const bin = process.env.LANYARD_BIN || join(targetDir, "debug", "lanyard");
-const out = process.env.E2E_OUT || join(targetDir, "e2e");
-mkdirSync(out, { recursive: true });
-
-const freePort = () =>
-  new Promise((ok) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-
-async function waitFor(url) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
-let lanyard, rp, browser, issuer, rpUrl;
+let env, browser, issuer, rpUrl;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "lanyard-e2e-"));
-  const [port, rpPort] = [await freePort(), await freePort()];
-  issuer = `http://127.0.0.1:${port}`;
-  rpUrl = `http://127.0.0.1:${rpPort}`;
-  const config = join(dir, "lanyard.toml");
-  writeFileSync(
-    config,
-    `issuer = "${issuer}"
-listen = "127.0.0.1:${port}"
-[database]
-url = "sqlite://${dir}/lanyard.db"
-[encryption]
-key = { file = "encryption.key", create = true }
-[passwords]
-argon2_memory_kib = 4096
-argon2_iterations = 1
-[[clients]]
-client_id = "demo"
-name = "Demo app"
-secret = "demo-secret-change-me"
-redirect_uris = ["${rpUrl}/callback"]
-scopes = ["openid", "profile", "email", "offline_access"]
-`,
-  );
-  execFileSync(bin, ["--config", config, "user", "add", "alice", "--email", "alice@example.com", "--name", "Alice Example", "--email-verified"], {
-    input: "a long e2e password\n",
-  });
-  lanyard = spawn(bin, ["--config", config, "serve"], { stdio: "inherit" });
-  await waitFor(`${issuer}/readyz`);
-  rp = spawn("python3", [join(root, "scripts/demo-rp.py")], {
-    env: { ...process.env, LANYARD_ISSUER: issuer, DEMO_PORT: String(rpPort) },
-    stdio: "inherit",
-  });
-  await waitFor(rpUrl);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  env = await start([{ username: "alice", password: "a long e2e password", email: "alice@example.com", name: "Alice Example" }]);
+  ({ browser, issuer, rpUrl } = env);
 });
 
 after(async () => {
-  await browser?.close();
-  rp?.kill();
-  lanyard?.kill();
+  await env?.stop();
 });
 
 test("a relying party signs a user in through the login and consent pages", async () => {

@@ -3,7 +3,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::harness::{fresh_db_url, test_config};
+use crate::harness::{TestApp, fresh_db_url, test_config};
 
 /// The binary in the same target directory as this test. `scripts/test` builds it first
 /// (`cargo build -p lanyard`): cargo builds a binary for integration tests of its own package only.
@@ -21,6 +21,7 @@ fn binary() -> PathBuf {
 
 struct Cli {
     config: PathBuf,
+    db_url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -30,7 +31,17 @@ impl Cli {
         let db = fresh_db_url(dir.path()).await;
         let config = dir.path().join("lanyard.toml");
         std::fs::write(&config, test_config(1, &db)).unwrap();
-        Self { config, _dir: dir }
+        Self {
+            config,
+            db_url: db,
+            _dir: dir,
+        }
+    }
+
+    /// Replace the config file's text (e.g. to rotate the encryption key).
+    fn rewrite_config(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        std::fs::write(&self.config, edit(text)).unwrap();
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
@@ -255,5 +266,140 @@ async fn serve_with_an_unreachable_database_exits_with_a_clear_message() {
     assert!(
         !text.contains("hunter2"),
         "the password is not printed: {text}"
+    );
+}
+
+#[tokio::test]
+async fn groups_through_the_cli() {
+    let cli = Cli::new().await;
+    let o = cli.run(
+        &["user", "add", "root", "--group", "admins", "--group", "ops"],
+        "a long password\n",
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let o = cli.run(
+        &["user", "add", "eve", "--group", "bad group"],
+        "a long password\n",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("group \"bad group\""), "{}", out(&o));
+    let o = cli.run(&["group", "list"], "");
+    let listing = out(&o);
+    assert!(
+        listing.contains("admins") && listing.contains("ops"),
+        "{listing}"
+    );
+    let o = cli.run(&["group", "members", "admins"], "");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "root");
+    let o = cli.run(&["group", "add", "admins", "nobody"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("does not exist"));
+    assert!(
+        cli.run(&["group", "remove", "ops", "root"], "")
+            .status
+            .success()
+    );
+    let o = cli.run(&["group", "remove", "ops", "root"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("not in group"));
+    let o = cli.run(&["user", "show", "root"], "");
+    assert!(out(&o).contains("groups          admins"), "{}", out(&o));
+}
+
+#[tokio::test]
+async fn unlock_reset_mfa_and_rotate_encryption_through_the_cli() {
+    let cli = Cli::new().await;
+    // A running instance on the same database: Ada enrolls TOTP through the pages, then
+    // fails her password five times.
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_on(dir, cli.db_url.clone(), |c| c).await;
+    let ada = app.user("ada").await;
+    let mut b = app.browser();
+    b.login("ada").await;
+    crate::mfa::enroll(&app, &mut b).await;
+    let mut attacker = app.browser();
+    for _ in 0..5 {
+        let page = attacker.get("/login").await;
+        attacker.submit_login(&page, "ada", "wrong").await;
+    }
+    let page = attacker.get("/login").await;
+    assert_eq!(
+        attacker
+            .submit_login(&page, "ada", crate::harness::PASSWORD)
+            .await
+            .status,
+        429
+    );
+    let o = cli.run(&["user", "show", "ada"], "");
+    assert!(out(&o).contains("two-step        on since"), "{}", out(&o));
+    assert!(out(&o).contains("failed logins   5"), "{}", out(&o));
+
+    let o = cli.run(&["user", "unlock", "ada"], "");
+    assert!(
+        out(&o).contains("unlocked ada (5 failed attempt(s) forgotten)"),
+        "{}",
+        out(&o)
+    );
+    let page = attacker.get("/login").await;
+    let res = attacker
+        .submit_login(&page, "ada", crate::harness::PASSWORD)
+        .await;
+    assert!(
+        res.location().unwrap().starts_with("/login/mfa"),
+        "{:?}",
+        res.location()
+    );
+
+    // Rotate the data-encryption key: new key first, old one kept for reading.
+    let new_key = "ISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A=";
+    cli.rewrite_config(|c| {
+        c.replace(
+            "key_id = \"test\"\nkey = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"",
+            &format!(
+                "key_id = \"k2\"\nkey = \"{new_key}\"\n\n[[encryption.old_keys]]\nkey_id = \"test\"\nkey = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\""
+            ),
+        )
+    });
+    let o = cli.run(&["keys", "rotate-encryption"], "");
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("re-encrypted 1 TOTP secret(s) and 3 signing key(s) under key id \"k2\""),
+        "{}",
+        out(&o)
+    );
+    // Everything now reads with the new key alone.
+    cli.rewrite_config(|c| {
+        let cut = c.find("[[encryption.old_keys]]").unwrap();
+        let end = c[cut..].find("\n\n").map(|i| cut + i).unwrap_or(c.len());
+        format!("{}{}", &c[..cut], &c[end..])
+    });
+    let o = cli.run(&["keys", "rotate-encryption"], "");
+    assert!(o.status.success(), "{}", out(&o));
+
+    // Lost phone: the admin resets the second factor; sessions end.
+    let o = cli.run(&["user", "reset-mfa", "ada"], "");
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("two-step verification reset for ada"),
+        "{}",
+        out(&o)
+    );
+    assert!(app.store.get_totp(ada.id).await.unwrap().is_none());
+    assert_eq!(app.store.backup_codes_remaining(ada.id).await.unwrap(), 0);
+    assert_eq!(
+        b.get("/account").await.location().as_deref(),
+        Some("/login")
+    );
+    let o = cli.run(&["user", "reset-mfa", "ada"], "");
+    assert!(out(&o).contains("nothing to reset"));
+    let o = cli.run(
+        &["audit", "--user", "ada", "--type", "mfa_reset", "--json"],
+        "",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        1,
+        "{}",
+        out(&o)
     );
 }

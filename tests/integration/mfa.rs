@@ -64,7 +64,7 @@ fn backup_codes_from(page: &Page) -> Vec<String> {
 }
 
 /// Enroll TOTP from the account page of a signed-in browser. Returns the key and backup codes.
-async fn enroll(app: &TestApp, b: &mut Browser) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enroll(app: &TestApp, b: &mut Browser) -> (Vec<u8>, Vec<String>) {
     let page = b.get("/account/mfa/totp").await;
     assert_eq!(page.status, 200, "{}", page.body);
     let key = key_from_page(&page);

@@ -195,3 +195,38 @@ fn a_mistyped_value_is_one_problem_not_two() {
         ],
     );
 }
+
+#[test]
+fn mfa_lockout_and_rate_limit_sections_are_checked() {
+    let toml = format!(
+        "{}\n[mfa]\nrequire_for_all = \"yes\"\nrequire_for_groups = [\"admins\", \"bad group\"]\ntotp_issuer = \"a:b\"\nrequire = true\n\n[lockout]\nmax_failures = -1\nwindow = \"2d\"\nbase_delay = \"10m\"\nmax_delay = \"1m\"\n\n[rate_limits]\ntoken_requests_per_minute = \"many\"\n\n[[clients]]\nclient_id = \"a\"\nauth_method = \"none\"\nredirect_uris = [\"http://127.0.0.1/cb\"]\nrequire_mfa = 1\nscopes = [\"openid\", \"groups\", \"roles\"]\n",
+        minimal()
+    );
+    assert_problems(
+        &problems(&toml, &[]),
+        &[
+            "mfa.require_for_all: invalid type",
+            "mfa.require_for_groups[1]: \"bad group\" is not a group name",
+            "mfa.totp_issuer: must be 1-64 characters without ':'",
+            "mfa.require: unknown key",
+            "lockout.max_failures: invalid value",
+            "lockout.window: must be at most",
+            "lockout.max_delay: must not be shorter than lockout.base_delay",
+            "rate_limits.token_requests_per_minute: invalid type",
+            "clients[0].require_mfa: invalid type",
+            "clients[0].scopes[2]: unknown scope \"roles\"",
+        ],
+    );
+}
+
+#[test]
+fn mfa_defaults_follow_the_issuer() {
+    let s = load_from_str(&minimal(), &[], Path::new(".")).unwrap();
+    assert_eq!(s.mfa.totp_issuer, "id.example.com");
+    assert!(!s.mfa.require_for_all);
+    assert_eq!(s.lockout.max_failures, 5);
+    assert_eq!(s.lockout.window.as_secs(), 900);
+    assert_eq!(s.rate_limits.token_requests_per_minute, 600);
+    let p = s.provider_config();
+    assert_eq!(p.throttle.base_delay, chrono::Duration::seconds(30));
+}

@@ -133,3 +133,50 @@ pub fn mfa_amr(first: &[String]) -> Vec<String> {
     }
     amr
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn pending_second_step_expires_after_five_minutes() {
+        let p = PendingLogin {
+            user_id: Uuid::nil(),
+            next: NextFactor::SecondFactor,
+            started_at: at(0),
+            step_up: None,
+        };
+        assert!(!p.is_expired(at(299)));
+        assert!(p.is_expired(at(300)));
+        let enroll = PendingLogin {
+            next: NextFactor::Enroll,
+            ..p
+        };
+        assert!(!enroll.is_expired(at(899)));
+        assert!(enroll.is_expired(at(900)));
+    }
+
+    #[test]
+    fn mfa_amr_adds_otp_and_mfa_once() {
+        assert_eq!(mfa_amr(&["pwd".into()]), vec!["pwd", "otp", "mfa"]);
+        assert_eq!(
+            mfa_amr(&["pwd".into(), "otp".into(), "mfa".into()]),
+            vec!["pwd", "otp", "mfa"]
+        );
+    }
+
+    #[test]
+    fn failure_messages_do_not_say_which_credential_was_wrong() {
+        let m = LoginFailure::BadCredentials.message();
+        assert!(m.contains("username or password"));
+        assert_eq!(
+            LoginFailure::Throttled(at(0)).message(),
+            LoginFailure::Throttled(at(600)).message(),
+            "the wait is not disclosed per account"
+        );
+    }
+}

@@ -411,6 +411,11 @@ fn event_title(kind: &str) -> String {
         "session_ended" => "A session was signed out",
         "consent_granted" => "Access granted to an application",
         "consent_revoked" => "Access revoked from an application",
+        "user_created" => "Account created",
+        "user_enabled" => "Account enabled by an administrator",
+        "user_disabled" => "Account disabled by an administrator",
+        "group_member_added" => "Added to a group",
+        "group_member_removed" => "Removed from a group",
         other => return other.replace('_', " "),
     }
     .to_string()
