@@ -38,9 +38,11 @@ test("enroll TOTP on the account page, then sign in to a relying party with a co
   await page.screenshot({ path: join(out, "mfa-enroll.png"), fullPage: true });
 
   await page.fill("input[name=code]", "000000" === totp(key) ? "111111" : "000000");
+  await page.fill("input[name=password]", password);
   await page.click("button[type=submit]");
   assert.match(await page.textContent("[role=alert]"), /does not match/);
   await page.fill("input[name=code]", totp(key));
+  await page.fill("input[name=password]", password);
   await page.click("button[type=submit]");
   await page.waitForSelector(".backup-codes");
   const codes = await page.$$eval(".backup-codes code", (els) => els.map((e) => e.textContent));

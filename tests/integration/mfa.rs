@@ -73,7 +73,11 @@ pub(crate) async fn enroll(app: &TestApp, b: &mut Browser) -> (Vec<u8>, Vec<Stri
     let done = b
         .post(
             "/account/mfa/totp",
-            &[("code", code.as_str()), ("csrf_token", &csrf)],
+            &[
+                ("code", code.as_str()),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
@@ -203,6 +207,22 @@ async fn enrollment_shows_a_qr_code_and_key_and_needs_a_current_code() {
     assert_eq!(key_from_page(&again), key);
     let csrf = page.input("csrf_token").unwrap();
     let now = app.clock.now();
+    // Whoever holds a session cookie cannot add their own authenticator: the password is needed.
+    let good = totp_code(&key, now);
+    for password in ["", "wrong password"] {
+        let res = b
+            .post(
+                "/account/mfa/totp",
+                &[
+                    ("code", good.as_str()),
+                    ("password", password),
+                    ("csrf_token", &csrf),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, 401, "password {password:?}");
+        assert!(app.store.get_totp(ada.id).await.unwrap().is_none());
+    }
     for bad in [
         wrong_code(&key, now),
         "abcdef".into(),
@@ -212,10 +232,14 @@ async fn enrollment_shows_a_qr_code_and_key_and_needs_a_current_code() {
         let res = b
             .post(
                 "/account/mfa/totp",
-                &[("code", bad.as_str()), ("csrf_token", &csrf)],
+                &[
+                    ("code", bad.as_str()),
+                    ("password", PASSWORD),
+                    ("csrf_token", &csrf),
+                ],
             )
             .await;
-        assert_eq!(res.status, 400, "code {bad:?}");
+        assert_eq!(res.status, 400, "code {bad:?}: {}", res.body);
         assert!(res.body.contains("does not match"), "{}", res.body);
         assert!(app.store.get_totp(ada.id).await.unwrap().is_none());
     }
@@ -223,7 +247,11 @@ async fn enrollment_shows_a_qr_code_and_key_and_needs_a_current_code() {
     let done = b
         .post(
             "/account/mfa/totp",
-            &[("code", code.as_str()), ("csrf_token", &csrf)],
+            &[
+                ("code", code.as_str()),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
         )
         .await;
     assert_eq!(done.status, 200);
@@ -238,7 +266,11 @@ async fn enrollment_shows_a_qr_code_and_key_and_needs_a_current_code() {
     let twice = b
         .post(
             "/account/mfa/totp",
-            &[("code", code.as_str()), ("csrf_token", &csrf)],
+            &[
+                ("code", code.as_str()),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
         )
         .await;
     assert_eq!(twice.status, 303);
@@ -357,7 +389,11 @@ async fn second_step_needs_a_recent_password_step_in_the_same_session() {
     let res = b
         .post(
             "/login/mfa",
-            &[("code", code.as_str()), ("csrf_token", &csrf)],
+            &[
+                ("code", code.as_str()),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
         )
         .await;
     assert_eq!(res.status, 400);
@@ -430,19 +466,30 @@ async fn step_up_with_acr_values_and_policy_forced_enrollment() {
         "{}",
         page.body
     );
-    assert!(
-        !page.body.contains("name=\"password\""),
-        "no second password prompt"
-    );
+    // The session is older than this request: adding a factor needs the password again.
+    assert!(page.body.contains("name=\"password\""));
     let key = key_from_page(&page);
     let csrf = page.input("csrf_token").unwrap();
     let flow = page.input("flow").unwrap();
     let code = totp_code(&key, app.clock.now());
+    let refused = b
+        .post(
+            "/login/enroll",
+            &[
+                ("code", code.as_str()),
+                ("flow", &flow),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    assert!(app.store.get_totp(ada.id).await.unwrap().is_none());
     let codes_page = b
         .post(
             "/login/enroll",
             &[
                 ("code", code.as_str()),
+                ("password", PASSWORD),
                 ("flow", &flow),
                 ("csrf_token", &csrf),
             ],
@@ -649,7 +696,11 @@ async fn a_pending_enrollment_belongs_to_the_user_who_started_it() {
     let res = b
         .post(
             "/account/mfa/totp",
-            &[("code", code.as_str()), ("csrf_token", &csrf)],
+            &[
+                ("code", code.as_str()),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
         )
         .await;
     assert_eq!(res.location().as_deref(), Some("/account/mfa/totp"));
@@ -913,4 +964,76 @@ async fn dump_database(app: &TestApp) -> Vec<u8> {
         );
         output.stdout
     }
+}
+
+#[tokio::test]
+async fn a_password_change_also_ends_a_login_waiting_for_its_second_step() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    let mut owner = app.browser();
+    owner.login("ada").await;
+    let (key, _) = enroll(&app, &mut owner).await;
+    app.clock.advance(Duration::seconds(30));
+    // Someone with the password reaches the code step...
+    let rp = web_rp(&app).await;
+    let mut attacker = app.browser();
+    let s = rp.start(&[], &[]);
+    let page = password_step(&mut attacker, &s, "ada").await;
+    assert!(page.body.contains("Two-step verification"));
+    // ...the owner changes the password...
+    let account = owner.get("/account").await;
+    let csrf = account.input("csrf_token").unwrap();
+    let res = owner
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a completely new password"),
+                ("confirm_password", "a completely new password"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(res.location().as_deref(), Some("/account?notice=password"));
+    // ...and the half-done login is gone, even with a valid code.
+    let res = submit_code(
+        &mut attacker,
+        &page,
+        &totp_code(&key, app.clock.now()),
+        false,
+    )
+    .await;
+    assert_eq!(
+        res.status, 403,
+        "the old session is gone, so its CSRF token is too: {}",
+        res.status
+    );
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_lockout() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    // Twenty browsers guess at once; at most the limit's worth get a real answer.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let mut b = app.browser();
+        let page = b.get("/login").await;
+        tasks.push(tokio::spawn(async move {
+            b.submit_login(&page, "ada", "wrong password").await.status
+        }));
+    }
+    let mut judged = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            401 => judged += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        judged <= 6,
+        "{judged} guesses were judged in a burst; the limit is 5"
+    );
+    assert!(judged >= 5);
 }

@@ -40,6 +40,18 @@ impl Cipher {
         &self.keys[0].0
     }
 
+    /// A keyed hash under the primary key: SHA-256(key || context || 0 || data). For values that
+    /// must be looked up but not be readable from a database dump.
+    pub fn keyed_hash(&self, context: &[u8], data: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.keys[0].1.expose());
+        h.update(context);
+        h.update([0u8]);
+        h.update(data);
+        h.finalize().into()
+    }
+
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         let (id, key) = &self.keys[0];
         let cipher = Aes256Gcm::new(key.expose().into());

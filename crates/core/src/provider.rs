@@ -291,17 +291,13 @@ impl Provider {
         ip: Option<&str>,
     ) -> ProviderResult<Result<User, LoginFailure>> {
         let username = normalize_username(username);
-        if let Some(until) = self.throttled(&username, ip).await? {
-            self.audit(
-                "login_failed",
-                None,
-                None,
-                ip,
-                json!({ "method": "pwd", "reason": "throttled" }),
-            )
-            .await?;
-            return Ok(Err(LoginFailure::Throttled(until)));
-        }
+        let attempt = match self.begin_attempt(&username, ip).await? {
+            Ok(a) => a,
+            Err(until) => {
+                self.attempt_refused(None, ip, "pwd").await?;
+                return Ok(Err(LoginFailure::Throttled(until)));
+            }
+        };
         let user = self.store.find_user_by_username(&username).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verdict = self
@@ -311,6 +307,8 @@ impl Provider {
             .map_err(crate::oidc::error::ProviderError::internal)?;
         match (user, verdict) {
             (Some(u), Verified::Yes | Verified::YesRehash(_)) if u.disabled => {
+                // The password was right: not a guess to count.
+                self.attempt_succeeded(attempt).await?;
                 self.audit(
                     "login_failed",
                     Some(u.id),
@@ -322,15 +320,19 @@ impl Provider {
                 Ok(Err(LoginFailure::Disabled))
             }
             (Some(u), Verified::YesRehash(new_hash)) => {
+                self.attempt_succeeded(attempt).await?;
                 self.store
                     .set_password_hash(u.id, &new_hash, self.now())
                     .await?;
                 tracing::info!(user_id = %u.id, "upgraded stored password hash");
                 Ok(Ok(u))
             }
-            (Some(u), Verified::Yes) => Ok(Ok(u)),
+            (Some(u), Verified::Yes) => {
+                self.attempt_succeeded(attempt).await?;
+                Ok(Ok(u))
+            }
             (u, _) => {
-                self.record_failure(&username, u.map(|u| u.id), ip, "pwd", "bad_credentials")
+                self.attempt_failed(attempt, u.map(|u| u.id), ip, "pwd", "bad_credentials")
                     .await?;
                 Ok(Err(LoginFailure::BadCredentials))
             }

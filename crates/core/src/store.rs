@@ -98,8 +98,10 @@ pub trait KeyStore: Send + Sync {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
     async fn retire_signing_key(&self, kid: &str, at: DateTime<Utc>) -> StoreResult<bool>;
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<bool>;
-    /// Re-encryption (`lanyard keys rotate-encryption`).
-    async fn set_signing_key_private(&self, kid: &str, private_enc: &[u8]) -> StoreResult<bool>;
+    /// Re-encryption (`lanyard keys rotate-encryption`): replaces `old` by `new` only if the
+    /// row still holds `old` (compare-and-swap), so a concurrent change is never overwritten.
+    async fn set_signing_key_private(&self, kid: &str, old: &[u8], new: &[u8])
+    -> StoreResult<bool>;
     /// First-start key creation, safe when several replicas start at once: inside one transaction
     /// (under an advisory lock on PostgreSQL), inserts each of `keys` whose algorithm has no
     /// unretired key yet. Returns how many were inserted.
@@ -145,7 +147,8 @@ pub trait MfaStore: Send + Sync {
     async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool>;
     /// Re-encryption (`lanyard keys rotate-encryption`).
     async fn list_totp(&self) -> StoreResult<Vec<TotpCredential>>;
-    async fn set_totp_secret(&self, user_id: Uuid, secret_enc: &[u8]) -> StoreResult<bool>;
+    /// Compare-and-swap like `set_signing_key_private`: a re-enrollment in between wins.
+    async fn set_totp_secret(&self, user_id: Uuid, old: &[u8], new: &[u8]) -> StoreResult<bool>;
     /// Replaces the whole set: old codes stop working.
     async fn replace_backup_codes(
         &self,
@@ -169,12 +172,18 @@ pub trait MfaStore: Send + Sync {
 /// the database so every replica throttles the same way.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
-    async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<()>;
-    /// Failures at or after `since`, and the latest one.
+    /// Records an attempt as failed; returns its id (ids grow with insertion order), so an
+    /// attempt can be recorded before it is judged and withdrawn if it succeeds.
+    async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<i64>;
+    /// Withdraws one record (the attempt succeeded).
+    async fn delete_failure(&self, id: i64) -> StoreResult<()>;
+    /// Failures at or after `since` (only those recorded before `before_id`, if given), and
+    /// the latest one's time.
     async fn count_failures(
         &self,
         subject: &str,
         since: DateTime<Utc>,
+        before_id: Option<i64>,
     ) -> StoreResult<FailureCount>;
     /// Returns how many records were removed.
     async fn clear_failures(&self, subject: &str) -> StoreResult<u64>;

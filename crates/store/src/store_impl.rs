@@ -508,10 +508,11 @@ macro_rules! impl_store {
                     Ok(done.rows_affected() > 0)
                 }
 
-                async fn set_signing_key_private(&self, kid: &str, private_enc: &[u8]) -> StoreResult<bool> {
-                    let done = sqlx::query("UPDATE signing_keys SET private_enc = $2 WHERE kid = $1")
+                async fn set_signing_key_private(&self, kid: &str, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+                    let done = sqlx::query("UPDATE signing_keys SET private_enc = $3 WHERE kid = $1 AND private_enc = $2")
                         .bind(kid)
-                        .bind(private_enc)
+                        .bind(old)
+                        .bind(new)
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
@@ -689,10 +690,11 @@ macro_rules! impl_store {
                     Ok(rows.into_iter().map(TotpCredential::from).collect())
                 }
 
-                async fn set_totp_secret(&self, user_id: Uuid, secret_enc: &[u8]) -> StoreResult<bool> {
-                    let done = sqlx::query("UPDATE totp_credentials SET secret_enc = $2 WHERE user_id = $1")
+                async fn set_totp_secret(&self, user_id: Uuid, old: &[u8], new: &[u8]) -> StoreResult<bool> {
+                    let done = sqlx::query("UPDATE totp_credentials SET secret_enc = $3 WHERE user_id = $1 AND secret_enc = $2")
                         .bind(user_id)
-                        .bind(secret_enc)
+                        .bind(old)
+                        .bind(new)
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
@@ -750,21 +752,29 @@ macro_rules! impl_store {
 
             #[async_trait]
             impl ThrottleStore for $store {
-                async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<()> {
-                    sqlx::query("INSERT INTO auth_failures (subject, at) VALUES ($1, $2)")
+                async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+                    let (id,): (i64,) = sqlx::query_as("INSERT INTO auth_failures (subject, at) VALUES ($1, $2) RETURNING id")
                         .bind(subject)
                         .bind(ts(at))
-                        .execute(&self.pool)
+                        .fetch_one(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    Ok(id)
+                }
+
+                async fn delete_failure(&self, id: i64) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM auth_failures WHERE id = $1").bind(id).execute(&self.pool).await.map_err(map_err)?;
                     Ok(())
                 }
 
-                async fn count_failures(&self, subject: &str, since: DateTime<Utc>) -> StoreResult<FailureCount> {
+                async fn count_failures(&self, subject: &str, since: DateTime<Utc>, before_id: Option<i64>) -> StoreResult<FailureCount> {
                     // An aggregate without GROUP BY always yields one row (0 and NULL when empty).
-                    let row = sqlx::query_as::<_, FailureRow>("SELECT COUNT(*) AS n, MAX(at) AS last_at FROM auth_failures WHERE subject = $1 AND at >= $2")
+                    let row = sqlx::query_as::<_, FailureRow>(
+                        "SELECT COUNT(*) AS n, MAX(at) AS last_at FROM auth_failures WHERE subject = $1 AND at >= $2 AND id < $3",
+                    )
                         .bind(subject)
                         .bind(ts(since))
+                        .bind(before_id.unwrap_or(i64::MAX))
                         .fetch_one(&self.pool)
                         .await
                         .map_err(map_err)?;

@@ -94,6 +94,7 @@ macro_rules! contract {
 }
 
 contract! {
+    failures_are_reserved_and_withdrawn => sqlite_failures_are_reserved_and_withdrawn, postgres_failures_are_reserved_and_withdrawn;
     users_crud => sqlite_users_crud, postgres_users_crud;
     deleting_a_user_cascades => sqlite_deleting_a_user_cascades, postgres_deleting_a_user_cascades;
     timestamps_round_trip_at_microsecond_precision => sqlite_timestamps_round_trip_at_microsecond_precision, postgres_timestamps_round_trip_at_microsecond_precision;
@@ -1330,7 +1331,7 @@ async fn purge_expired_counts(store: Arc<dyn Store>) {
     let since_forever = DateTime::from_timestamp(0, 0).unwrap();
     assert_eq!(
         store
-            .count_failures("user:alice", since_forever)
+            .count_failures("user:alice", since_forever, None)
             .await
             .unwrap(),
         FailureCount {
@@ -1340,7 +1341,7 @@ async fn purge_expired_counts(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .count_failures("ip:192.0.2.1", since_forever)
+            .count_failures("ip:192.0.2.1", since_forever, None)
             .await
             .unwrap()
             .count,
@@ -1688,11 +1689,38 @@ async fn concurrent_backup_code_redemption_has_one_winner(store: Arc<dyn Store>)
 // ---------------------------------------------------------------------------------------------
 // Throttling
 
+/// An attempt is recorded before it is judged: later attempts see it (ids grow with insertion
+/// order), and a successful one is withdrawn.
+async fn failures_are_reserved_and_withdrawn(store: Arc<dyn Store>) {
+    let s = "user:reserve";
+    let a = store.record_failure(s, t0()).await.unwrap();
+    let b = store.record_failure(s, t0()).await.unwrap();
+    assert!(b > a);
+    assert_eq!(
+        store.count_failures(s, t0(), Some(b)).await.unwrap().count,
+        1
+    );
+    assert_eq!(
+        store.count_failures(s, t0(), Some(a)).await.unwrap().count,
+        0
+    );
+    assert_eq!(store.count_failures(s, t0(), None).await.unwrap().count, 2);
+    store.delete_failure(a).await.unwrap();
+    assert_eq!(store.count_failures(s, t0(), None).await.unwrap().count, 1);
+    assert_eq!(
+        store.count_failures(s, t0(), Some(b)).await.unwrap().count,
+        0
+    );
+    // Ids keep growing after a delete.
+    let c = store.record_failure(s, t0()).await.unwrap();
+    assert!(c > b);
+}
+
 async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
     let alice = "user:alice";
     let ip = "ip:192.0.2.1";
     assert_eq!(
-        store.count_failures(alice, t0()).await.unwrap(),
+        store.count_failures(alice, t0(), None).await.unwrap(),
         FailureCount::default()
     );
 
@@ -1716,7 +1744,7 @@ async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
     let last = t0() + Duration::minutes(2);
 
     assert_eq!(
-        store.count_failures(alice, t0()).await.unwrap(),
+        store.count_failures(alice, t0(), None).await.unwrap(),
         FailureCount {
             count: 3,
             last_at: Some(last)
@@ -1725,7 +1753,7 @@ async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
     // `since` is inclusive.
     assert_eq!(
         store
-            .count_failures(alice, t0() + Duration::seconds(1))
+            .count_failures(alice, t0() + Duration::seconds(1), None)
             .await
             .unwrap()
             .count,
@@ -1735,7 +1763,8 @@ async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
         store
             .count_failures(
                 alice,
-                t0() + Duration::seconds(1) + Duration::microseconds(1)
+                t0() + Duration::seconds(1) + Duration::microseconds(1),
+                None
             )
             .await
             .unwrap(),
@@ -1746,13 +1775,13 @@ async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .count_failures(alice, t0() + Duration::minutes(3))
+            .count_failures(alice, t0() + Duration::minutes(3), None)
             .await
             .unwrap(),
         FailureCount::default()
     );
     assert_eq!(
-        store.count_failures(ip, t0()).await.unwrap(),
+        store.count_failures(ip, t0(), None).await.unwrap(),
         FailureCount {
             count: 1,
             last_at: Some(t0() + Duration::minutes(1))
@@ -1761,7 +1790,7 @@ async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
     // Subjects are exact.
     assert_eq!(
         store
-            .count_failures("user:Alice", t0())
+            .count_failures("user:Alice", t0(), None)
             .await
             .unwrap()
             .count,
@@ -1770,11 +1799,11 @@ async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
 
     assert_eq!(store.clear_failures(alice).await.unwrap(), 3);
     assert_eq!(
-        store.count_failures(alice, t0()).await.unwrap(),
+        store.count_failures(alice, t0(), None).await.unwrap(),
         FailureCount::default()
     );
     assert_eq!(store.clear_failures(alice).await.unwrap(), 0);
-    assert_eq!(store.count_failures(ip, t0()).await.unwrap().count, 1);
+    assert_eq!(store.count_failures(ip, t0(), None).await.unwrap().count, 1);
 
     // Purging drops only records older than a day.
     let now = t0() + Duration::days(1) + Duration::minutes(1) + Duration::seconds(30);
@@ -1785,7 +1814,7 @@ async fn failures_are_counted_within_the_window(store: Arc<dyn Store>) {
     let report = store.purge_expired(now).await.unwrap();
     assert_eq!(report.auth_failures, 1);
     assert_eq!(
-        store.count_failures(ip, t0()).await.unwrap(),
+        store.count_failures(ip, t0(), None).await.unwrap(),
         FailureCount {
             count: 1,
             last_at: Some(t0() + Duration::days(1))
@@ -1894,11 +1923,23 @@ async fn secrets_are_re_encrypted_in_place(store: Arc<dyn Store>) {
     let new_private = vec![9u8; 48];
     assert!(
         store
-            .set_signing_key_private("k1", &new_private)
+            .set_signing_key_private("k1", &k1.private_enc, &new_private)
             .await
             .unwrap()
     );
-    assert!(!store.set_signing_key_private("nope", &[1]).await.unwrap());
+    assert!(
+        !store
+            .set_signing_key_private("nope", &[1], &[2])
+            .await
+            .unwrap()
+    );
+    // Compare-and-swap: a stale `old` changes nothing.
+    assert!(
+        !store
+            .set_signing_key_private("k2", &[0xde, 0xad], &new_private)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.list_signing_keys().await.unwrap(),
         vec![
@@ -1916,11 +1957,28 @@ async fn secrets_are_re_encrypted_in_place(store: Arc<dyn Store>) {
     store.enable_totp(&cred, &hashes(2)).await.unwrap();
     assert!(store.accept_totp_step(alice.id, 7).await.unwrap());
     let new_secret = hash();
-    assert!(store.set_totp_secret(alice.id, &new_secret).await.unwrap());
-    assert!(!store.set_totp_secret(bob.id, &new_secret).await.unwrap());
     assert!(
         !store
-            .set_totp_secret(Uuid::new_v4(), &new_secret)
+            .set_totp_secret(alice.id, b"stale", &new_secret)
+            .await
+            .unwrap(),
+        "a re-enrollment in between is not overwritten"
+    );
+    assert!(
+        store
+            .set_totp_secret(alice.id, &cred.secret_enc, &new_secret)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_totp_secret(bob.id, &cred.secret_enc, &new_secret)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_totp_secret(Uuid::new_v4(), &new_secret, &new_secret)
             .await
             .unwrap()
     );
@@ -2050,7 +2108,11 @@ async fn upgraded_database_works(store: Arc<dyn Store>, old_user: &User) {
     assert!(store.add_to_group(old_user.id, "admins").await.unwrap());
     store.record_failure("user:old", t0()).await.unwrap();
     assert_eq!(
-        store.count_failures("user:old", t0()).await.unwrap().count,
+        store
+            .count_failures("user:old", t0(), None)
+            .await
+            .unwrap()
+            .count,
         1
     );
     assert!(store.delete_user(old_user.id).await.unwrap());

@@ -40,10 +40,11 @@ fn backend(e: StoreError) -> session_store::Error {
 }
 
 fn to_record(r: &Record) -> session_store::Result<SessionRecord> {
-    let user_id = r
-        .data
-        .get(crate::sessions::AUTH_KEY)
-        .and_then(|a| a.get("user_id"))
+    // The signed-in user, or the user of a login waiting for its second step: both must end
+    // when the user's sessions are ended (a password change must also stop a half-done login).
+    let user_id = [crate::sessions::AUTH_KEY, crate::sessions::PENDING_KEY]
+        .iter()
+        .find_map(|key| r.data.get(*key).and_then(|a| a.get("user_id")))
         .and_then(|u| u.as_str())
         .and_then(|u| Uuid::parse_str(u).ok());
     let data =

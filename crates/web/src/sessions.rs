@@ -17,7 +17,7 @@ const CSRF_KEY: &str = "csrf";
 pub const DEVICE_KEY: &str = "device";
 const FLOWS_KEY: &str = "flows";
 /// The login state after the password step (DESIGN §3), bound to this session.
-const PENDING_KEY: &str = "pending_login";
+pub const PENDING_KEY: &str = "pending_login";
 /// A TOTP secret awaiting confirmation, encrypted.
 const PENDING_TOTP_KEY: &str = "pending_totp";
 /// Pending sign-ins kept per browser (several tabs may be signing in to several apps).

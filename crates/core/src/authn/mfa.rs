@@ -6,6 +6,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::throttle::{ip_subject, user_subject};
+
+/// An attempt recorded as failed until judged (see `Provider::begin_attempt`).
+#[derive(Debug)]
+pub struct Attempt {
+    ids: Vec<i64>,
+    prior_user_failures: u64,
+}
 use super::{
     ACR_MFA, Authenticated, LoginFailure, LoginStep, NextFactor, PendingLogin, Proof, backup,
     mfa_amr, totp,
@@ -63,43 +70,69 @@ fn pending_aad(user_id: Uuid) -> Vec<u8> {
 impl Provider {
     // ---- throttling ---------------------------------------------------------------------------
 
-    /// When the next attempt for `username` from `ip` is allowed, if not now.
-    pub async fn throttled(
+    pub fn user_subject(&self, username: &str) -> String {
+        user_subject(&self.cipher, &normalize_username(username))
+    }
+
+    /// Record an attempt for `username` from `ip` *before* judging it, then refuse it if the
+    /// failures recorded before it throttle either subject. Recording first means parallel
+    /// attempts see each other: a burst cannot slip past the limit between check and record.
+    /// A refused attempt is withdrawn (waiting is not failing); the caller withdraws a
+    /// successful one with `attempt_succeeded` and keeps a failed one with `attempt_failed`.
+    pub(crate) async fn begin_attempt(
         &self,
         username: &str,
         ip: Option<&str>,
-    ) -> ProviderResult<Option<DateTime<Utc>>> {
+    ) -> ProviderResult<Result<Attempt, DateTime<Utc>>> {
         let now = self.now();
         let p = &self.config.throttle;
         let since = now - p.window;
-        let user = self
-            .store
-            .count_failures(&user_subject(&normalize_username(username)), since)
-            .await?;
-        let mut until = p.locked_until(user, p.max_failures, now);
+        let mut subjects = vec![(self.user_subject(username), p.max_failures)];
         if let Some(ip) = ip {
-            let by_ip = self.store.count_failures(&ip_subject(ip), since).await?;
-            until = until.max(p.locked_until(by_ip, p.ip_max_failures, now));
+            subjects.push((ip_subject(ip), p.ip_max_failures));
         }
-        Ok(until)
+        let mut ids = Vec::with_capacity(subjects.len());
+        let mut until = None;
+        let mut prior_user_failures = 0;
+        for (i, (subject, max)) in subjects.iter().enumerate() {
+            let id = self.store.record_failure(subject, now).await?;
+            ids.push(id);
+            let prior = self.store.count_failures(subject, since, Some(id)).await?;
+            if i == 0 {
+                prior_user_failures = prior.count;
+            }
+            until = until.max(p.locked_until(prior, *max, now));
+        }
+        if let Some(until) = until {
+            for id in ids {
+                self.store.delete_failure(id).await?;
+            }
+            return Ok(Err(until));
+        }
+        Ok(Ok(Attempt {
+            ids,
+            prior_user_failures,
+        }))
     }
 
-    /// Count a failed guess against the username and the address, audit it, and audit the
-    /// moment the account becomes locked.
-    pub(crate) async fn record_failure(
+    /// The attempt succeeded: it is not a failure.
+    pub(crate) async fn attempt_succeeded(&self, attempt: Attempt) -> ProviderResult<()> {
+        for id in attempt.ids {
+            self.store.delete_failure(id).await?;
+        }
+        Ok(())
+    }
+
+    /// The attempt failed: its records stay, it is audited, and the attempt that brings the
+    /// account to the limit is audited as a lockout.
+    pub(crate) async fn attempt_failed(
         &self,
-        username: &str,
+        attempt: Attempt,
         user_id: Option<Uuid>,
         ip: Option<&str>,
         method: &str,
         reason: &str,
     ) -> ProviderResult<()> {
-        let now = self.now();
-        let subject = user_subject(&normalize_username(username));
-        self.store.record_failure(&subject, now).await?;
-        if let Some(ip) = ip {
-            self.store.record_failure(&ip_subject(ip), now).await?;
-        }
         self.audit(
             "login_failed",
             user_id,
@@ -109,19 +142,35 @@ impl Provider {
         )
         .await?;
         let p = &self.config.throttle;
-        let count = self.store.count_failures(&subject, now - p.window).await?;
-        if p.max_failures > 0 && count.count == p.max_failures {
+        if p.max_failures > 0 && attempt.prior_user_failures + 1 == p.max_failures {
             tracing::warn!(user_id = ?user_id, "account throttled after repeated failures");
             self.audit(
                 "account_locked",
                 user_id,
                 None,
                 ip,
-                json!({ "failures": count.count, "window_secs": p.window.num_seconds() }),
+                json!({ "failures": p.max_failures, "window_secs": p.window.num_seconds() }),
             )
             .await?;
         }
         Ok(())
+    }
+
+    /// Audit an attempt refused because the username or address is throttled.
+    pub(crate) async fn attempt_refused(
+        &self,
+        user_id: Option<Uuid>,
+        ip: Option<&str>,
+        method: &str,
+    ) -> ProviderResult<()> {
+        self.audit(
+            "login_failed",
+            user_id,
+            None,
+            ip,
+            json!({ "method": method, "reason": "throttled" }),
+        )
+        .await
     }
 
     // ---- policy -------------------------------------------------------------------------------
@@ -211,9 +260,10 @@ impl Provider {
         }
     }
 
+    /// A completed sign-in resets the account's counter (not the address's).
     async fn clear_user_failures(&self, username: &str) -> ProviderResult<()> {
         self.store
-            .clear_failures(&user_subject(&normalize_username(username)))
+            .clear_failures(&self.user_subject(username))
             .await?;
         Ok(())
     }
@@ -241,21 +291,26 @@ impl Provider {
             Ok(u) => u,
             Err(f) => return Ok(Err(f)),
         };
-        if let Some(until) = self.throttled(&user.username, ip).await? {
-            return Ok(Err(LoginFailure::Throttled(until)));
-        }
+        let method = if totp::parse_code(code.expose()).is_some() {
+            "otp"
+        } else {
+            "backup_code"
+        };
+        let attempt = match self.begin_attempt(&user.username, ip).await? {
+            Ok(a) => a,
+            Err(until) => {
+                self.attempt_refused(Some(user.id), ip, method).await?;
+                return Ok(Err(LoginFailure::Throttled(until)));
+            }
+        };
         match self.check_code(&user, code.expose(), ip).await? {
             Some(_) => {
+                self.attempt_succeeded(attempt).await?;
                 self.clear_user_failures(&user.username).await?;
                 Ok(Ok(self.complete_mfa(pending)))
             }
             None => {
-                let method = if totp::parse_code(code.expose()).is_some() {
-                    "otp"
-                } else {
-                    "backup_code"
-                };
-                self.record_failure(&user.username, Some(user.id), ip, method, "bad_code")
+                self.attempt_failed(attempt, Some(user.id), ip, method, "bad_code")
                     .await?;
                 Ok(Err(LoginFailure::BadCode))
             }
@@ -312,9 +367,14 @@ impl Provider {
         proof: Proof,
         ip: Option<&str>,
     ) -> ProviderResult<Result<(), LoginFailure>> {
-        if let Some(until) = self.throttled(&user.username, ip).await? {
-            return Ok(Err(LoginFailure::Throttled(until)));
-        }
+        let attempt = match self.begin_attempt(&user.username, ip).await? {
+            Ok(a) => a,
+            Err(until) => {
+                self.attempt_refused(Some(user.id), ip, "reauthentication")
+                    .await?;
+                return Ok(Err(LoginFailure::Throttled(until)));
+            }
+        };
         let (ok, method) = match proof {
             Proof::Password(p) => {
                 let verdict = self
@@ -330,16 +390,11 @@ impl Provider {
             ),
         };
         if ok {
+            self.attempt_succeeded(attempt).await?;
             Ok(Ok(()))
         } else {
-            self.record_failure(
-                &user.username,
-                Some(user.id),
-                ip,
-                method,
-                "reauthentication",
-            )
-            .await?;
+            self.attempt_failed(attempt, Some(user.id), ip, method, "reauthentication")
+                .await?;
             Ok(Err(if method == "pwd" {
                 LoginFailure::BadCredentials
             } else {
@@ -507,7 +562,9 @@ impl Provider {
 }
 
 /// `lanyard keys rotate-encryption`: re-encrypt every TOTP secret and signing key under the
-/// cipher's primary key (old keys must still be configured to decrypt). Returns (totp, keys).
+/// cipher's primary key (old keys must still be configured to decrypt). Each row is swapped
+/// only if it still holds what was read, so a concurrent re-enrollment is never overwritten.
+/// Returns how many of each were re-encrypted.
 pub async fn reencrypt_all(store: &dyn Store, cipher: &Cipher) -> ProviderResult<(u64, u64)> {
     let mut totps = 0;
     for cred in store.list_totp().await? {
@@ -516,7 +573,11 @@ pub async fn reencrypt_all(store: &dyn Store, cipher: &Cipher) -> ProviderResult
             ProviderError::Internal(format!("TOTP secret of {}: {e}", cred.user_id))
         })?);
         if store
-            .set_totp_secret(cred.user_id, &cipher.encrypt(plain.expose(), &aad))
+            .set_totp_secret(
+                cred.user_id,
+                &cred.secret_enc,
+                &cipher.encrypt(plain.expose(), &aad),
+            )
             .await?
         {
             totps += 1;
@@ -531,7 +592,11 @@ pub async fn reencrypt_all(store: &dyn Store, cipher: &Cipher) -> ProviderResult
                 .map_err(|e| ProviderError::Internal(format!("signing key {}: {e}", key.kid)))?,
         );
         if store
-            .set_signing_key_private(&key.kid, &cipher.encrypt(plain.expose(), aad))
+            .set_signing_key_private(
+                &key.kid,
+                &key.private_enc,
+                &cipher.encrypt(plain.expose(), aad),
+            )
             .await?
         {
             keys += 1;

@@ -13,9 +13,10 @@ use uuid::Uuid;
 pub const ACR_PWD: &str = "urn:lanyard:acr:pwd";
 pub const ACR_MFA: &str = "urn:lanyard:acr:mfa";
 
-/// DESIGN §3: the pre-MFA state expires this long after the password step.
+/// DESIGN §3: the pre-MFA state expires this long after the password step, whether a code or a
+/// policy-forced enrollment comes next.
 pub const SECOND_FACTOR_TIMEOUT: Duration = Duration::minutes(5);
-/// Enrolling (installing an app, scanning, typing a code) may take longer than one code.
+/// A TOTP secret shown for enrollment from the account page stays valid this long.
 pub const ENROLLMENT_TIMEOUT: Duration = Duration::minutes(15);
 
 /// A completed authentication, held server-side in the browser session.
@@ -61,11 +62,7 @@ pub struct PendingLogin {
 
 impl PendingLogin {
     pub fn expires_at(&self) -> DateTime<Utc> {
-        self.started_at
-            + match self.next {
-                NextFactor::SecondFactor => SECOND_FACTOR_TIMEOUT,
-                NextFactor::Enroll => ENROLLMENT_TIMEOUT,
-            }
+        self.started_at + SECOND_FACTOR_TIMEOUT
     }
 
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
@@ -143,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn pending_second_step_expires_after_five_minutes() {
+    fn pending_second_step_and_enrollment_expire_after_five_minutes() {
         let p = PendingLogin {
             user_id: Uuid::nil(),
             next: NextFactor::SecondFactor,
@@ -156,8 +153,8 @@ mod tests {
             next: NextFactor::Enroll,
             ..p
         };
-        assert!(!enroll.is_expired(at(899)));
-        assert!(enroll.is_expired(at(900)));
+        assert!(!enroll.is_expired(at(299)));
+        assert!(enroll.is_expired(at(300)));
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! the latest failure. The lock lifts by itself when that delay has passed, or when old failures
 //! slide out of the window. Keyed by the submitted username, not the user id, so an unknown
 //! username is throttled exactly like a real one.
+use std::net::IpAddr;
+
 use chrono::{DateTime, Duration, Utc};
 
+use crate::crypto::Cipher;
 use crate::model::FailureCount;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +56,28 @@ impl ThrottlePolicy {
     }
 }
 
-pub fn user_subject(normalized_username: &str) -> String {
-    format!("user:{normalized_username}")
+/// The subject failures of a username are stored under: a keyed hash, so what people type into
+/// the username field (sometimes a password) is not kept in clear, and the index key has a
+/// fixed size whatever was submitted. Rotating the encryption key starts new counters.
+pub fn user_subject(cipher: &Cipher, normalized_username: &str) -> String {
+    let mac = cipher.keyed_hash(b"lanyard throttle user", normalized_username.as_bytes());
+    format!("user:{}", crate::secret::b64url(&mac))
 }
 
+/// IPv6 clients usually own a whole /64, so that is the unit counted; IPv4 is per address.
 pub fn ip_subject(ip: &str) -> String {
-    format!("ip:{ip}")
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(IpAddr::V6(v6)) => format!(
+            "ip:{}",
+            v6.to_ipv4_mapped()
+                .map_or(ip.to_string(), |a| a.to_string())
+        ),
+        _ => format!("ip:{ip}"),
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +126,19 @@ mod tests {
     fn zero_disables_a_limit() {
         let p = ThrottlePolicy::default();
         assert_eq!(p.locked_until(failures(100, 0), 0, t(1)), None);
+    }
+
+    #[test]
+    fn subjects_hide_usernames_and_group_ipv6() {
+        let c = Cipher::new("k", &[1u8; 32], &[]).unwrap();
+        let a = user_subject(&c, "alice");
+        assert!(a.starts_with("user:") && !a.contains("alice"));
+        assert_eq!(a, user_subject(&c, "alice"));
+        assert_ne!(a, user_subject(&c, "bob"));
+        assert_eq!(user_subject(&c, &"x".repeat(100_000)).len(), a.len());
+        assert_eq!(ip_subject("192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(ip_subject("2001:db8:1:2:aaaa::1"), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip_subject("2001:db8:1:2:bbbb::9"), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip_subject("::ffff:192.0.2.7"), "ip:192.0.2.7");
     }
 }

@@ -14,6 +14,11 @@ use crate::oidc::scopes;
 use crate::provider::Provider;
 use crate::secret::{b64url, ct_eq, hash_token, random_token, sha256};
 
+/// Whether the `groups` claim can be released: by scope, or asked for in the `claims` parameter.
+fn wants_groups(scopes: &[String], claims: Option<&str>) -> bool {
+    scopes::has(scopes, "groups") || claims.is_some_and(|c| c.contains("\"groups\""))
+}
+
 /// A user as tokens describe them: the record plus, when the `groups` scope was granted, their
 /// group names.
 pub(crate) struct ClaimUser {
@@ -132,7 +137,9 @@ impl Provider {
             }
         };
         check_code(&c, client, params, now)?;
-        let user = self.active_user(c.user_id, &c.scopes).await?;
+        let user = self
+            .active_user(c.user_id, &c.scopes, c.claims.as_deref())
+            .await?;
         let refresh = client.allows_grant(GrantType::RefreshToken)
             && (!client.is_public() || scopes::has(&c.scopes, "offline_access"));
         let grant = Grant {
@@ -229,7 +236,10 @@ impl Provider {
             }
         };
         let user = match grant.user_id {
-            Some(id) => Some(self.active_user(id, &grant.scopes).await?),
+            Some(id) => Some(
+                self.active_user(id, &grant.scopes, grant.claims.as_deref())
+                    .await?,
+            ),
             None => None,
         };
         let new_token = random_token();
@@ -327,10 +337,15 @@ impl Provider {
         self.respond(client, &grant, None, &asked, None, false, now)
     }
 
-    async fn active_user(&self, id: Uuid, scopes: &[String]) -> ProviderResult<ClaimUser> {
+    async fn active_user(
+        &self,
+        id: Uuid,
+        scopes: &[String],
+        claims: Option<&str>,
+    ) -> ProviderResult<ClaimUser> {
         match self.store.get_user(id).await? {
             Some(user) if !user.disabled => {
-                let groups = if scopes::has(scopes, "groups") {
+                let groups = if wants_groups(scopes, claims) {
                     self.store.user_groups(id).await?
                 } else {
                     Vec::new()
@@ -498,7 +513,7 @@ impl Provider {
             .as_deref()
             .and_then(|j| serde_json::from_str::<Value>(j).ok())
             .and_then(|v| v.get("userinfo").cloned());
-        let groups = if scopes::has(&scopes, "groups") {
+        let groups = if wants_groups(&scopes, grant.claims.as_deref()) {
             self.store
                 .user_groups(user.id)
                 .await

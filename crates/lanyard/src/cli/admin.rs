@@ -326,7 +326,10 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> Result<(), CliError>
         UserCommand::Unlock { username } => {
             let user = find(store, &username).await?;
             let n = store
-                .clear_failures(&user_subject(&user.username))
+                .clear_failures(&user_subject(
+                    &cipher(settings).map_err(failed)?,
+                    &user.username,
+                ))
                 .await
                 .map_err(store_err)?;
             record(
@@ -351,7 +354,11 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> Result<(), CliError>
                 .map_err(store_err)?;
             let window = Duration::from_std(settings.lockout.window).unwrap_or(Duration::MAX);
             let failures = store
-                .count_failures(&user_subject(&user.username), now() - window)
+                .count_failures(
+                    &user_subject(&cipher(settings).map_err(failed)?, &user.username),
+                    now() - window,
+                    None,
+                )
                 .await
                 .map_err(store_err)?;
             println!("username        {}", user.username);

@@ -122,6 +122,10 @@ pub async fn page(
         .map_err(store_err)?
     {
         let data: Value = serde_json::from_slice(&rec.data).unwrap_or(Value::Null);
+        if data.get(AUTH_KEY).is_none() {
+            // A login still at its second step: not a session yet.
+            continue;
+        }
         let auth_time = data
             .get(AUTH_KEY)
             .and_then(|a| serde_json::from_value::<Authenticated>(a.clone()).ok())

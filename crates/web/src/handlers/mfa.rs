@@ -239,6 +239,10 @@ struct EnrollPage<'a> {
     flow: Option<&'a str>,
     /// Reached from a login that a policy stopped: the user cannot skip it.
     required: bool,
+    /// The password must be entered with the code: no password was typed just before (account
+    /// page, or a step-up of an older session), and whoever holds a session cookie must not be
+    /// able to lock the owner out with their own authenticator.
+    needs_password: bool,
     error: Option<&'a str>,
     status: StatusCode,
 }
@@ -261,6 +265,7 @@ async fn render_enroll(
         "flow": p.flow.unwrap_or(""),
         "client": client,
         "required": p.required,
+        "needs_password": p.needs_password,
         "error": p.error,
         "restart_url": login_url(p.flow),
     });
@@ -355,6 +360,7 @@ pub async fn enroll_page(
         action: "/login/enroll",
         flow,
         required: true,
+        needs_password: pending.step_up.is_some(),
         error: None,
         status: StatusCode::OK,
     };
@@ -387,6 +393,21 @@ pub async fn enroll_submit(
         return Ok(see_other(&second_step_url(NextFactor::Enroll, flow_id)));
     };
     let code = input.params.get("code").unwrap_or("").trim().to_string();
+    if pending.step_up.is_some()
+        && let Err(message) = password_check(&s, &user, &input, ip.as_deref()).await?
+    {
+        let page = EnrollPage {
+            user: &user,
+            pending: &totp,
+            action: "/login/enroll",
+            flow: flow_id,
+            required: true,
+            needs_password: true,
+            error: Some(message),
+            status: StatusCode::UNAUTHORIZED,
+        };
+        return render_enroll(&s, &browser, page).await;
+    }
     let result = s
         .provider
         .confirm_totp(&user, &totp, &code)
@@ -413,6 +434,7 @@ pub async fn enroll_submit(
                 action: "/login/enroll",
                 flow: flow_id,
                 required: true,
+                needs_password: pending.step_up.is_some(),
                 error: Some(message),
                 status: StatusCode::BAD_REQUEST,
             };
@@ -523,6 +545,7 @@ pub async fn account_enroll_page(
         action: "/account/mfa/totp",
         flow: None,
         required: false,
+        needs_password: true,
         error: None,
         status: StatusCode::OK,
     };
@@ -533,6 +556,7 @@ pub async fn account_enroll_page(
 pub async fn account_enroll_submit(
     State(s): State<AppState>,
     browser: Browser,
+    ClientIp(ip): ClientIp,
     input: Input,
 ) -> Result<Response, WebError> {
     browser.check_csrf(input.params.get("csrf_token")).await?;
@@ -548,6 +572,19 @@ pub async fn account_enroll_submit(
         return Ok(see_other("/account/mfa/totp"));
     };
     let code = input.params.get("code").unwrap_or("").trim().to_string();
+    if let Err(message) = password_check(&s, &user, &input, ip.as_deref()).await? {
+        let page = EnrollPage {
+            user: &user,
+            pending: &totp,
+            action: "/account/mfa/totp",
+            flow: None,
+            required: false,
+            needs_password: true,
+            error: Some(message),
+            status: StatusCode::UNAUTHORIZED,
+        };
+        return render_enroll(&s, &browser, page).await;
+    }
     let codes = match s
         .provider
         .confirm_totp(&user, &totp, &code)
@@ -572,6 +609,7 @@ pub async fn account_enroll_submit(
                 action: "/account/mfa/totp",
                 flow: None,
                 required: false,
+                needs_password: true,
                 error: Some(message),
                 status: StatusCode::BAD_REQUEST,
             };
@@ -599,6 +637,33 @@ pub async fn account_enroll_submit(
         "Two-step verification is on",
     )
     .await
+}
+
+/// The password typed with an enrollment confirmation (counts toward throttling when wrong).
+async fn password_check(
+    s: &AppState,
+    user: &User,
+    input: &Input,
+    ip: Option<&str>,
+) -> Result<Result<(), &'static str>, WebError> {
+    let Some(password) = input.params.get("password").filter(|p| !p.is_empty()) else {
+        return Ok(Err("Enter your password to confirm it's you."));
+    };
+    let proof = Proof::Password(Secret::new(password.to_string()));
+    Ok(
+        match s
+            .provider
+            .verify_proof(user, proof, ip)
+            .await
+            .map_err(provider_err)?
+        {
+            Ok(()) => Ok(()),
+            Err(LoginFailure::Throttled(_)) => {
+                Err("Too many failed attempts. Wait a few minutes, then try again.")
+            }
+            Err(_) => Err("That password is not correct."),
+        },
+    )
 }
 
 /// The proof a sensitive change needs: the password, or a current TOTP or backup code.

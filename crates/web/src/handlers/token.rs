@@ -27,18 +27,29 @@ async fn authenticated_client(
 
 /// RFC 6749 3.2. POST only, form-encoded, responses never cached (5.1).
 pub async fn token(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
-    // Counted before authentication, so guessing a client's secret spends its budget too.
     let creds = client_credentials(&input.headers, &input.params).map_err(WebError::OAuth)?;
     let client_id = match &creds {
         ClientCredentials::Secret { client_id, .. } | ClientCredentials::Public { client_id } => {
-            client_id
+            client_id.clone()
         }
     };
-    if let Err(wait) = s.token_limiter.check(client_id, std::time::Instant::now()) {
+    let now = std::time::Instant::now();
+    // Failed authentications spend a separate budget under the claimed id, so a stranger
+    // guessing a secret is slowed down without spending the real client's budget.
+    let client = match s.provider.authenticate_client(&creds).await {
+        Ok(c) => c,
+        Err(e) => {
+            if let Err(wait) = s.token_limiter.check(&format!("failed:{client_id}"), now) {
+                s.metrics.event("token", "rate_limited");
+                return Ok(too_many_requests(wait));
+            }
+            return Err(e.into());
+        }
+    };
+    if let Err(wait) = s.token_limiter.check(&client.client_id, now) {
         s.metrics.event("token", "rate_limited");
         return Ok(too_many_requests(wait));
     }
-    let client = s.provider.authenticate_client(&creds).await?;
     let grant = input.params.get("grant_type").unwrap_or("").to_string();
     let res = s.provider.token(&client, &input.params).await;
     s.metrics
