@@ -134,9 +134,26 @@ impl TestApp {
         db_url: String,
         edit: impl FnOnce(String) -> String,
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        Self::spawn_on_listener(dir, db_url, reserve_port().await, edit).await
+    }
+
+    /// Start on an already bound listener (so its address could go into another app's config
+    /// first, as when two instances federate with each other), with a fresh database.
+    pub async fn spawn_listening(
+        listener: tokio::net::TcpListener,
+        edit: impl FnOnce(String) -> String,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_url = fresh_db_url(dir.path()).await;
+        Self::spawn_on_listener(dir, db_url, listener, edit).await
+    }
+
+    async fn spawn_on_listener(
+        dir: tempfile::TempDir,
+        db_url: String,
+        listener: tokio::net::TcpListener,
+        edit: impl FnOnce(String) -> String,
+    ) -> Self {
         let addr = listener.local_addr().expect("addr");
         let toml = edit(test_config(addr.port(), &db_url));
         let db_url_kept = db_url.clone();
@@ -196,6 +213,13 @@ impl TestApp {
     pub fn http(&self) -> reqwest::Client {
         http_client()
     }
+}
+
+/// A listener on a free loopback port.
+pub async fn reserve_port() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
 }
 
 pub fn http_client() -> reqwest::Client {

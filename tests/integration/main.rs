@@ -9,6 +9,7 @@ mod account;
 mod authorize;
 mod browser;
 mod cli;
+mod federation;
 mod logout;
 mod mfa;
 mod operations;

@@ -12,7 +12,7 @@ use crate::harness::{
 use crate::rp::{REDIRECT, Started, TestRp};
 
 /// What an authenticator app computes (totp-rs, standard parameters).
-fn totp_code(key: &[u8], at: DateTime<Utc>) -> String {
+pub(crate) fn totp_code(key: &[u8], at: DateTime<Utc>) -> String {
     totp_rs::Builder::new()
         .with_algorithm(totp_rs::Algorithm::SHA1)
         .with_digits(6)
@@ -44,7 +44,7 @@ fn between<'a>(body: &'a str, start: &str, end: &str) -> Option<&'a str> {
 }
 
 /// The key as the page shows it for typing in by hand, decoded.
-fn key_from_page(page: &Page) -> Vec<u8> {
+pub(crate) fn key_from_page(page: &Page) -> Vec<u8> {
     let grouped = between(&page.body, "id=\"manual-key\">", "</code>")
         .unwrap_or_else(|| panic!("no manual key on the page: {}", page.body));
     let key: String = grouped.split_whitespace().collect();

@@ -16,6 +16,7 @@ mod error;
 mod raw;
 mod secret_ref;
 mod settings;
+mod upstreams;
 mod uri;
 mod validate;
 

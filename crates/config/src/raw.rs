@@ -78,6 +78,7 @@ struct Document {
     ui: Option<Value>,
     logging: Option<Value>,
     clients: Option<Value>,
+    upstreams: Option<Value>,
 }
 
 /// Secret-bearing fields are kept as raw `Value`s (see `secret_ref`); these types are never
@@ -100,6 +101,7 @@ pub(crate) struct RawConfig {
     pub logging: RawLogging,
     /// With their index in the file, for key paths; entries that are not tables are left out.
     pub clients: Vec<(usize, RawClient)>,
+    pub upstreams: Vec<(usize, RawUpstream)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -219,6 +221,37 @@ pub(crate) struct RawClient {
     pub require_mfa: Field<bool>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RawUpstream {
+    pub name: Field<String>,
+    pub display_name: Field<String>,
+    pub kind: Field<String>,
+    pub issuer: Field<String>,
+    pub domain: Field<String>,
+    pub org_url: Field<String>,
+    pub authorization_server_id: Field<String>,
+    pub client_id: Field<String>,
+    pub client_secret: Option<Value>,
+    pub scopes: Field<Vec<String>>,
+    pub claims: Option<RawClaimMapping>,
+    pub link_by: Field<String>,
+    pub jit: Field<bool>,
+    pub trust_upstream_mfa: Field<Vec<String>>,
+    pub logout_upstream: Field<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RawClaimMapping {
+    pub subject: Field<String>,
+    pub username: Field<String>,
+    pub email: Field<String>,
+    pub email_verified: Field<String>,
+    pub name: Field<String>,
+    pub groups: Field<String>,
+}
+
 /// Split the document into its sections, reporting unknown keys and misshapen sections.
 pub(crate) fn parse(table: Table, problems: &mut Problems) -> RawConfig {
     let doc: Document = deserialize(Value::Table(table), "", problems).unwrap_or_default();
@@ -237,7 +270,8 @@ pub(crate) fn parse(table: Table, problems: &mut Problems) -> RawConfig {
         rate_limits: section(doc.rate_limits, "rate_limits", problems),
         ui: section(doc.ui, "ui", problems),
         logging: section(doc.logging, "logging", problems),
-        clients: clients(doc.clients, problems),
+        clients: array_of_tables(doc.clients, "clients", problems),
+        upstreams: array_of_tables(doc.upstreams, "upstreams", problems),
     }
 }
 
@@ -256,18 +290,22 @@ fn section<T: DeserializeOwned + Default>(
     }
 }
 
-fn clients(value: Option<Value>, problems: &mut Problems) -> Vec<(usize, RawClient)> {
+fn array_of_tables<T: DeserializeOwned>(
+    value: Option<Value>,
+    name: &str,
+    problems: &mut Problems,
+) -> Vec<(usize, T)> {
     let items = match value {
         None => return Vec::new(),
         Some(Value::Array(items)) => items,
         Some(_) => {
-            problems.push("clients", "must be an array of tables ([[clients]])");
+            problems.push(name, format!("must be an array of tables ([[{name}]])"));
             return Vec::new();
         }
     };
     let mut out = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let path = format!("clients[{i}]");
+        let path = format!("{name}[{i}]");
         if !item.is_table() {
             problems.push(path, "must be a table");
             continue;

@@ -33,6 +33,8 @@ pub struct Settings {
     pub logging: LoggingSettings,
     /// Clients declared in the file (`managed_by = "config"`), to be reconciled into the store.
     pub clients: Vec<Client>,
+    /// `[[upstreams]]`: providers users may sign in through.
+    pub upstreams: Vec<lanyard_core::federation::Upstream>,
 }
 
 impl Settings {
@@ -68,6 +70,7 @@ impl Settings {
                 max_delay: chrono_duration(self.lockout.max_delay),
                 ip_max_failures: self.lockout.ip_max_failures,
             },
+            upstreams: self.upstreams.clone(),
         }
     }
 }

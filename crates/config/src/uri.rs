@@ -30,6 +30,24 @@ pub(crate) fn check_issuer(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// An upstream provider's issuer: https (or http on loopback, for tests and local setups), no
+/// query or fragment. Unlike our own issuer, a path is normal (Okta, Keycloak realms).
+pub(crate) fn check_upstream_issuer(raw: &str) -> Result<(), String> {
+    let url = Url::parse(raw).map_err(|e| format!("not an absolute URL ({e})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        _ => return Err("must be https, or http on localhost, 127.0.0.1 or [::1]".to_string()),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not contain a query or fragment".to_string());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".to_string());
+    }
+    Ok(())
+}
+
 /// Redirect and post-logout redirect URIs (RFC 6749 3.1.2, RFC 8252 7, RFC 9700 2.1): absolute,
 /// no fragment; https, or http on a loopback host, or, for public native clients only, a private
 /// scheme named after a reverse domain (`com.example.app:/cb`).

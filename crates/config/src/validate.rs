@@ -100,6 +100,7 @@ impl<'a> Validator<'a> {
         }
         let logging = self.logging(raw.logging);
         let clients = self.clients(raw.clients, &signing.algorithms);
+        let upstreams = self.upstreams(raw.upstreams);
         Some(Settings {
             issuer: issuer?,
             listen: listen.ok()?,
@@ -116,6 +117,7 @@ impl<'a> Validator<'a> {
             ui: UiSettings { product_name },
             logging,
             clients,
+            upstreams,
         })
     }
 
@@ -440,10 +442,4 @@ impl<'a> Validator<'a> {
     }
 }
 
-/// Group names: what `lanyard group` accepts and the `groups` claim carries.
-pub fn valid_group_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
+pub use lanyard_core::authn::valid_group_name;

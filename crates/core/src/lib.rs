@@ -4,6 +4,7 @@
 pub mod authn;
 pub mod clock;
 pub mod crypto;
+pub mod federation;
 pub mod model;
 pub mod oidc;
 pub mod provider;

@@ -312,3 +312,18 @@ pub struct FailureCount {
     pub count: u64,
     pub last_at: Option<DateTime<Utc>>,
 }
+
+/// A login at an upstream OpenID provider linked to a local user (DESIGN §4): keyed by the
+/// upstream's name and its `sub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedIdentity {
+    /// The `[[upstreams]]` entry's `name`.
+    pub upstream: String,
+    /// The upstream's `sub` for this person.
+    pub subject: String,
+    pub user_id: Uuid,
+    /// The email the upstream reported at the last login, for display.
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: DateTime<Utc>,
+}

@@ -37,6 +37,8 @@ pub struct ProviderConfig {
     pub require_pkce_for_all: bool,
     pub mfa: MfaPolicy,
     pub throttle: ThrottlePolicy,
+    /// `[[upstreams]]`: other OpenID providers users may sign in through.
+    pub upstreams: Vec<crate::federation::Upstream>,
 }
 
 pub struct Provider {
@@ -89,6 +91,16 @@ impl Provider {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Encrypt a short-lived secret kept in the session (e.g. an upstream login's PKCE
+    /// verifier), so session rows hold no usable secret.
+    pub fn seal(&self, context: &str, data: &[u8]) -> Vec<u8> {
+        self.cipher.encrypt(data, context.as_bytes())
+    }
+
+    pub fn unseal(&self, context: &str, data: &[u8]) -> Option<Vec<u8>> {
+        self.cipher.decrypt(data, context.as_bytes()).ok()
     }
 
     pub fn discovery(&self) -> Arc<[u8]> {
@@ -347,6 +359,7 @@ impl Provider {
             auth_time: self.now(),
             amr: vec!["pwd".into()],
             acr: ACR_PWD.into(),
+            upstream: None,
         }
     }
 

@@ -204,6 +204,44 @@ pub trait GroupStore: Send + Sync {
     async fn group_members(&self, group: &str) -> StoreResult<Vec<User>>;
 }
 
+/// Upstream identities linked to local users.
+#[async_trait]
+pub trait FederationStore: Send + Sync {
+    async fn get_identity(
+        &self,
+        upstream: &str,
+        subject: &str,
+    ) -> StoreResult<Option<FederatedIdentity>>;
+    /// `Conflict` when the (upstream, subject) pair is already linked (to anyone).
+    async fn link_identity(&self, identity: &FederatedIdentity) -> StoreResult<()>;
+    /// Creates the user and links the identity in one transaction (just-in-time provisioning).
+    /// `Conflict` if the username is taken or the identity is already linked; nothing is written.
+    async fn create_user_with_identity(
+        &self,
+        user: &User,
+        identity: &FederatedIdentity,
+    ) -> StoreResult<()>;
+    /// Records a login: `last_login_at` and the email reported this time.
+    async fn touch_identity(
+        &self,
+        upstream: &str,
+        subject: &str,
+        email: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// The user's identities, sorted by upstream then subject.
+    async fn list_identities(&self, user_id: Uuid) -> StoreResult<Vec<FederatedIdentity>>;
+    /// Returns false if that identity was not linked to that user.
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        upstream: &str,
+        subject: &str,
+    ) -> StoreResult<bool>;
+    /// Users whose email equals `email` (case-insensitively), sorted by username.
+    async fn find_users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
+}
+
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn audit(&self, event: &AuditEvent) -> StoreResult<()>;
@@ -232,6 +270,7 @@ pub trait Store:
     + MfaStore
     + ThrottleStore
     + GroupStore
+    + FederationStore
     + AuditStore
     + Maintenance
 {
@@ -246,6 +285,7 @@ impl<T> Store for T where
         + MfaStore
         + ThrottleStore
         + GroupStore
+        + FederationStore
         + AuditStore
         + Maintenance
 {

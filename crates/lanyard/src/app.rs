@@ -144,6 +144,9 @@ impl App {
             token_limiter: Arc::new(lanyard_web::ratelimit::RateLimiter::new(
                 settings.rate_limits.token_requests_per_minute,
             )),
+            upstreams: Arc::new(lanyard_web::federation::Upstreams::new(
+                &settings.issuer_str(),
+            )),
         };
         Ok(App {
             state,
@@ -160,6 +163,7 @@ impl App {
     /// another replica every 30 seconds.
     pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
         let provider = self.state.provider.clone();
+        let upstreams = self.state.upstreams.clone();
         let longest = provider
             .config
             .access_token_lifetime
@@ -167,8 +171,14 @@ impl App {
         tokio::spawn(async move {
             let mut reload = tokio::time::interval(StdDuration::from_secs(30));
             let mut purge = tokio::time::interval(StdDuration::from_secs(600));
+            // Upstream discovery and JWKS: fetched at start (a failure only disables that
+            // upstream's button until it answers) and refreshed every 15 minutes.
+            let mut discovery = tokio::time::interval(StdDuration::from_secs(900));
             loop {
                 tokio::select! {
+                    _ = discovery.tick() => {
+                        upstreams.refresh(&provider.config.upstreams).await;
+                    }
                     _ = reload.tick() => {
                         if let Err(e) = provider.keys.reload().await {
                             tracing::warn!(error = %e, "could not reload signing keys");

@@ -20,6 +20,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mfa",
         include_str!("../../../migrations/postgres/0002_mfa.sql"),
     ),
+    (
+        3,
+        "federation",
+        include_str!("../../../migrations/postgres/0003_federation.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key serialising first-start signing-key creation across replicas

@@ -6,8 +6,8 @@
 //! the proc-macro host, so the small `row!` macro below stands in for it.
 use chrono::{DateTime, SubsecRound, Utc};
 use lanyard_core::model::{
-    AuditEvent, AuthCode, Client, Consent, FailureCount, Grant, RefreshToken, SessionRecord,
-    SigningAlg, SigningKeyRecord, TotpCredential, User,
+    AuditEvent, AuthCode, Client, Consent, FailureCount, FederatedIdentity, Grant, RefreshToken,
+    SessionRecord, SigningAlg, SigningKeyRecord, TotpCredential, User,
 };
 use lanyard_core::store::StoreError;
 use sqlx::types::Json;
@@ -346,3 +346,25 @@ row!(
     /// One group and how many members it has.
     GroupCountRow { group_name: String, members: i64 }
 );
+
+row!(IdentityRow {
+    upstream: String,
+    subject: String,
+    user_id: Uuid,
+    email: Option<String>,
+    created_at: DateTime<Utc>,
+    last_login_at: DateTime<Utc>,
+});
+
+impl From<IdentityRow> for FederatedIdentity {
+    fn from(r: IdentityRow) -> Self {
+        FederatedIdentity {
+            upstream: r.upstream,
+            subject: r.subject,
+            user_id: r.user_id,
+            email: r.email,
+            created_at: r.created_at,
+            last_login_at: r.last_login_at,
+        }
+    }
+}

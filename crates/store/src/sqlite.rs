@@ -23,6 +23,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mfa",
         include_str!("../../../migrations/sqlite/0002_mfa.sql"),
     ),
+    (
+        3,
+        "federation",
+        include_str!("../../../migrations/sqlite/0003_federation.sql"),
+    ),
 ];
 
 /// Implements every store trait on an SQLite pool (see `store_impl` for the shared bodies).

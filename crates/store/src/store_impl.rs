@@ -65,53 +65,83 @@ macro_rules! totp_cols {
     };
 }
 
+macro_rules! identity_cols {
+    () => {
+        "upstream, subject, user_id, email, created_at, last_login_at"
+    };
+}
+
+/// The `INSERT INTO users` statement with `u` bound, for `create_user` and
+/// `create_user_with_identity` (executed on the pool or inside a transaction).
+macro_rules! insert_user {
+    ($u:expr) => {{
+        let u: &User = $u;
+        sqlx::query(concat!(
+            "INSERT INTO users (",
+            $crate::store_impl::user_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(u.id)
+        .bind(&u.username)
+        .bind(u.email.as_deref())
+        .bind(u.email_verified)
+        .bind(u.name.as_deref())
+        .bind(u.given_name.as_deref())
+        .bind(u.family_name.as_deref())
+        .bind(u.phone_number.as_deref())
+        .bind(u.phone_number_verified)
+        .bind(u.address.as_deref())
+        .bind(u.password_hash.as_deref())
+        .bind(u.disabled)
+        .bind(ts(u.created_at))
+        .bind(ts(u.updated_at))
+    }};
+}
+
+/// The `INSERT INTO federated_identities` statement with `i` bound.
+macro_rules! insert_identity {
+    ($i:expr) => {{
+        let i: &FederatedIdentity = $i;
+        sqlx::query(concat!(
+            "INSERT INTO federated_identities (",
+            $crate::store_impl::identity_cols!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6)"
+        ))
+        .bind(&i.upstream)
+        .bind(&i.subject)
+        .bind(i.user_id)
+        .bind(i.email.as_deref())
+        .bind(ts(i.created_at))
+        .bind(ts(i.last_login_at))
+    }};
+}
+
 macro_rules! impl_store {
     ($store:ident) => {
         const _: () = {
             use ::async_trait::async_trait;
             use ::chrono::{DateTime, Utc};
             use ::lanyard_core::model::{
-                AuditEvent, AuditFilter, AuthCode, Client, Consent, FailureCount, Grant, ProfileUpdate, PurgeReport, Redeemed, RefreshToken,
-                SessionRecord, SigningKeyRecord, TotpCredential, User,
+                AuditEvent, AuditFilter, AuthCode, Client, Consent, FailureCount, FederatedIdentity, Grant, ProfileUpdate, PurgeReport, Redeemed,
+                RefreshToken, SessionRecord, SigningKeyRecord, TotpCredential, User,
             };
             use ::lanyard_core::store::{
-                AuditStore, ClientStore, GrantStore, GroupStore, KeyStore, Maintenance, MfaStore, SessionRecordStore, StoreError, StoreResult,
-                ThrottleStore, UserStore,
+                AuditStore, ClientStore, FederationStore, GrantStore, GroupStore, KeyStore, Maintenance, MfaStore, SessionRecordStore, StoreError,
+                StoreResult, ThrottleStore, UserStore,
             };
             use ::sqlx::types::Json;
             use ::uuid::Uuid;
 
             use $crate::error::map_err;
             use $crate::rows::{
-                count, join_list, ts, ts_opt, AuditRow, ClientRow, CodeRow, ConsentRow, FailureRow, GrantIdRow, GrantRow, GroupCountRow, KeyRow,
-                RefreshRow, SessionRow, TotpRow, UserRow,
+                count, join_list, ts, ts_opt, AuditRow, ClientRow, CodeRow, ConsentRow, FailureRow, GrantIdRow, GrantRow, GroupCountRow,
+                IdentityRow, KeyRow, RefreshRow, SessionRow, TotpRow, UserRow,
             };
 
             #[async_trait]
             impl UserStore for $store {
                 async fn create_user(&self, u: &User) -> StoreResult<()> {
-                    sqlx::query(concat!(
-                        "INSERT INTO users (",
-                        $crate::store_impl::user_cols!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                    ))
-                    .bind(u.id)
-                    .bind(&u.username)
-                    .bind(u.email.as_deref())
-                    .bind(u.email_verified)
-                    .bind(u.name.as_deref())
-                    .bind(u.given_name.as_deref())
-                    .bind(u.family_name.as_deref())
-                    .bind(u.phone_number.as_deref())
-                    .bind(u.phone_number_verified)
-                    .bind(u.address.as_deref())
-                    .bind(u.password_hash.as_deref())
-                    .bind(u.disabled)
-                    .bind(ts(u.created_at))
-                    .bind(ts(u.updated_at))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(map_err)?;
+                    $crate::store_impl::insert_user!(u).execute(&self.pool).await.map_err(map_err)?;
                     Ok(())
                 }
 
@@ -849,6 +879,101 @@ macro_rules! impl_store {
                 }
             }
 
+            // Lists are sorted in Rust by bytes, as for groups: upstream names and subjects are
+            // case-sensitive identifiers and must sort the same way on both backends.
+            #[async_trait]
+            impl FederationStore for $store {
+                async fn get_identity(&self, upstream: &str, subject: &str) -> StoreResult<Option<FederatedIdentity>> {
+                    let row = sqlx::query_as::<_, IdentityRow>(concat!(
+                        "SELECT ",
+                        $crate::store_impl::identity_cols!(),
+                        " FROM federated_identities WHERE upstream = $1 AND subject = $2"
+                    ))
+                    .bind(upstream)
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(row.map(FederatedIdentity::from))
+                }
+
+                async fn link_identity(&self, identity: &FederatedIdentity) -> StoreResult<()> {
+                    // A linked pair collides on the primary key (`Conflict`), whoever it is linked
+                    // to; an unknown user fails the foreign key (`Conflict` too).
+                    $crate::store_impl::insert_identity!(identity).execute(&self.pool).await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn create_user_with_identity(&self, user: &User, identity: &FederatedIdentity) -> StoreResult<()> {
+                    // A taken username or an already linked identity fails its statement with
+                    // `Conflict`; returning early drops `tx`, which rolls back, so nothing is written.
+                    let mut tx = self.begin_write().await.map_err(map_err)?;
+                    $crate::store_impl::insert_user!(user).execute(&mut *tx).await.map_err(map_err)?;
+                    $crate::store_impl::insert_identity!(identity).execute(&mut *tx).await.map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)
+                }
+
+                async fn touch_identity(&self, upstream: &str, subject: &str, email: Option<&str>, at: DateTime<Utc>) -> StoreResult<bool> {
+                    let done = sqlx::query("UPDATE federated_identities SET last_login_at = $3, email = $4 WHERE upstream = $1 AND subject = $2")
+                        .bind(upstream)
+                        .bind(subject)
+                        .bind(ts(at))
+                        .bind(email)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn list_identities(&self, user_id: Uuid) -> StoreResult<Vec<FederatedIdentity>> {
+                    let rows = sqlx::query_as::<_, IdentityRow>(concat!(
+                        "SELECT ",
+                        $crate::store_impl::identity_cols!(),
+                        " FROM federated_identities WHERE user_id = $1"
+                    ))
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let mut identities: Vec<FederatedIdentity> = rows.into_iter().map(FederatedIdentity::from).collect();
+                    // (upstream, subject) is the primary key, so this order is total.
+                    identities.sort_unstable_by(|a, b| (&a.upstream, &a.subject).cmp(&(&b.upstream, &b.subject)));
+                    Ok(identities)
+                }
+
+                async fn unlink_identity(&self, user_id: Uuid, upstream: &str, subject: &str) -> StoreResult<bool> {
+                    let done = sqlx::query("DELETE FROM federated_identities WHERE user_id = $1 AND upstream = $2 AND subject = $3")
+                        .bind(user_id)
+                        .bind(upstream)
+                        .bind(subject)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                /// Served by the `users_email_lower` expression index. Case folding is the
+                /// database's `lower()`: PostgreSQL folds per the database's locale (Unicode under
+                /// a UTF-8 one), SQLite's built-in `lower()` folds ASCII letters only, so
+                /// non-ASCII addresses match case-insensitively on PostgreSQL but only exactly on
+                /// SQLite.
+                async fn find_users_by_email(&self, email: &str) -> StoreResult<Vec<User>> {
+                    let rows = sqlx::query_as::<_, UserRow>(concat!(
+                        "SELECT ",
+                        $crate::store_impl::user_cols!(),
+                        " FROM users WHERE lower(email) = lower($1)"
+                    ))
+                    .bind(email)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let mut users: Vec<User> = rows.into_iter().map(User::from).collect();
+                    // Usernames are unique, so this order is total.
+                    users.sort_unstable_by(|a, b| a.username.cmp(&b.username));
+                    Ok(users)
+                }
+            }
+
             #[async_trait]
             impl AuditStore for $store {
                 async fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
@@ -929,5 +1054,6 @@ macro_rules! impl_store {
 
 pub(crate) use impl_store;
 pub(crate) use {
-    audit_cols, code_cols, grant_cols, key_cols, refresh_cols, session_cols, totp_cols, user_cols,
+    audit_cols, code_cols, grant_cols, identity_cols, insert_identity, insert_user, key_cols,
+    refresh_cols, session_cols, totp_cols, user_cols,
 };

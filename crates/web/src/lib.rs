@@ -1,6 +1,7 @@
 //! lanyard-web: the HTTP face of Lanyard. Handlers translate requests into `Provider` calls;
 //! `error.rs` alone decides how failures look; pages are rendered from embedded templates.
 pub mod error;
+pub mod federation;
 pub mod handlers;
 pub mod input;
 pub mod metrics;

@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::handlers::{account, authorize, login, logout, mfa, ops, token, wellknown};
+use crate::handlers::{account, authorize, federation, login, logout, mfa, ops, token, wellknown};
 use crate::input::MAX_BODY;
 use crate::session_store::DbSessionStore;
 use crate::state::AppState;
@@ -97,6 +97,13 @@ pub fn router(state: AppState) -> Router {
             get(mfa::enroll_page).post(mfa::enroll_submit),
         )
         .route("/login/continue", get(mfa::continue_flow))
+        .route("/federation/{name}/start", get(federation::start))
+        .route(
+            "/federation/{name}/callback",
+            get(federation::callback).post(federation::callback),
+        )
+        .route("/federation/{name}/logged-out", get(federation::logged_out))
+        .route("/account/identities/unlink", post(federation::unlink))
         .route("/account", get(account::page))
         .route(
             "/account/mfa/totp",

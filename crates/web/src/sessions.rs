@@ -20,6 +20,25 @@ const FLOWS_KEY: &str = "flows";
 pub const PENDING_KEY: &str = "pending_login";
 /// A TOTP secret awaiting confirmation, encrypted.
 const PENDING_TOTP_KEY: &str = "pending_totp";
+/// Logins in progress at upstream providers.
+const UPSTREAM_KEY: &str = "upstream_logins";
+/// Where to go after an upstream's logout returns.
+const AFTER_LOGOUT_KEY: &str = "after_upstream_logout";
+const MAX_UPSTREAM_LOGINS: usize = 4;
+
+/// A login sent to an upstream provider, waiting for its callback. The nonce and PKCE verifier
+/// are sealed (encrypted) so the session row holds nothing usable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingUpstream {
+    pub upstream: String,
+    pub state: String,
+    pub sealed: Vec<u8>,
+    /// The authorization request this login continues, if any.
+    pub flow: Option<String>,
+    /// Linking from the account page: the signed-in user.
+    pub link_user: Option<uuid::Uuid>,
+    pub created_at: DateTime<Utc>,
+}
 /// Pending sign-ins kept per browser (several tabs may be signing in to several apps).
 const MAX_FLOWS: usize = 8;
 
@@ -122,7 +141,7 @@ impl Browser {
     /// The password step succeeded and a second step follows: a new session id (the privilege
     /// changed) and the pending state, replacing any earlier login in this browser.
     pub async fn begin_second_step(&self, pending: &PendingLogin) -> Result<(), WebError> {
-        if pending.step_up.is_none() {
+        if pending.fresh {
             self.0.cycle_id().await?;
             self.0.remove_value(AUTH_KEY).await?;
             self.0.insert(CSRF_KEY, random_token()).await?;
@@ -213,6 +232,52 @@ impl Browser {
             self.0.insert(FLOWS_KEY, flows).await?;
         }
         Ok(())
+    }
+
+    pub async fn push_upstream(&self, p: PendingUpstream) -> Result<(), WebError> {
+        let mut all = self
+            .0
+            .get::<Vec<PendingUpstream>>(UPSTREAM_KEY)
+            .await?
+            .unwrap_or_default();
+        all.push(p);
+        if all.len() > MAX_UPSTREAM_LOGINS {
+            let excess = all.len() - MAX_UPSTREAM_LOGINS;
+            all.drain(..excess);
+        }
+        self.0.insert(UPSTREAM_KEY, all).await?;
+        Ok(())
+    }
+
+    /// The pending upstream login with this state, removed (a state is single use).
+    pub async fn take_upstream(
+        &self,
+        upstream: &str,
+        state: &str,
+    ) -> Result<Option<PendingUpstream>, WebError> {
+        let mut all = self
+            .0
+            .get::<Vec<PendingUpstream>>(UPSTREAM_KEY)
+            .await?
+            .unwrap_or_default();
+        let Some(i) = all
+            .iter()
+            .position(|p| p.upstream == upstream && ct_eq(p.state.as_bytes(), state.as_bytes()))
+        else {
+            return Ok(None);
+        };
+        let found = all.remove(i);
+        self.0.insert(UPSTREAM_KEY, all).await?;
+        Ok(Some(found))
+    }
+
+    pub async fn set_after_logout(&self, target: &str) -> Result<(), WebError> {
+        self.0.insert(AFTER_LOGOUT_KEY, target).await?;
+        Ok(())
+    }
+
+    pub async fn take_after_logout(&self) -> Result<Option<String>, WebError> {
+        Ok(self.0.remove::<String>(AFTER_LOGOUT_KEY).await?)
     }
 
     /// Mark the session as used so the rolling idle timeout restarts (keep-alive).

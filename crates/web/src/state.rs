@@ -32,4 +32,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Token endpoint budget per client (`[rate_limits]`).
     pub token_limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Upstream providers' discovery cache and HTTP client.
+    pub upstreams: Arc<crate::federation::Upstreams>,
 }

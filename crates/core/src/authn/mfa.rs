@@ -227,6 +227,7 @@ impl Provider {
             next,
             started_at: self.now(),
             step_up: None,
+            fresh: true,
         }))
     }
 
@@ -242,14 +243,15 @@ impl Provider {
             next,
             started_at: self.now(),
             step_up: Some(auth.clone()),
+            fresh: false,
         })
     }
 
     /// The authentication a completed second step produces. A step-up keeps the session's sid.
     pub fn complete_mfa(&self, pending: &PendingLogin) -> Authenticated {
-        let (sid, first) = match &pending.step_up {
-            Some(a) => (a.sid.clone(), a.amr.clone()),
-            None => (random_token(), vec!["pwd".to_string()]),
+        let (sid, first, upstream) = match &pending.step_up {
+            Some(a) => (a.sid.clone(), a.amr.clone(), a.upstream.clone()),
+            None => (random_token(), vec!["pwd".to_string()], None),
         };
         Authenticated {
             user_id: pending.user_id,
@@ -257,6 +259,7 @@ impl Provider {
             auth_time: self.now(),
             amr: mfa_amr(&first),
             acr: ACR_MFA.into(),
+            upstream,
         }
     }
 

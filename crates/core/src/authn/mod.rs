@@ -29,6 +29,9 @@ pub struct Authenticated {
     /// RFC 8176 method references, e.g. ["pwd"] or ["pwd", "otp", "mfa"].
     pub amr: Vec<String>,
     pub acr: String,
+    /// The `[[upstreams]]` entry the user signed in through, if any (for upstream logout).
+    #[serde(default)]
+    pub upstream: Option<String>,
 }
 
 impl Authenticated {
@@ -58,6 +61,10 @@ pub struct PendingLogin {
     pub started_at: DateTime<Utc>,
     /// Step-up of an existing session: the session's `sid` and first-factor amr carry over.
     pub step_up: Option<Authenticated>,
+    /// The first factor was shown just now (password or upstream login), not in an older
+    /// session: adding a factor then needs no password again.
+    #[serde(default)]
+    pub fresh: bool,
 }
 
 impl PendingLogin {
@@ -119,6 +126,15 @@ pub enum Proof {
     Code(crate::secret::Secret<String>),
 }
 
+/// Group names: what `lanyard group` accepts, `[mfa] require_for_groups` lists and the `groups`
+/// claim carries.
+pub fn valid_group_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// RFC 8176 amr for a login completed with a second factor. Backup codes are one-time
 /// passwords too, so both factors report `otp`.
 pub fn mfa_amr(first: &[String]) -> Vec<String> {
@@ -146,6 +162,7 @@ mod tests {
             next: NextFactor::SecondFactor,
             started_at: at(0),
             step_up: None,
+            fresh: true,
         };
         assert!(!p.is_expired(at(299)));
         assert!(p.is_expired(at(300)));

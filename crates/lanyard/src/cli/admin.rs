@@ -384,6 +384,15 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> Result<(), CliError>
                 ),
                 None => println!("two-step        off"),
             }
+            for i in store.list_identities(user.id).await.map_err(store_err)? {
+                println!(
+                    "linked          {} (sub {}{}), last used {}",
+                    i.upstream,
+                    i.subject,
+                    i.email.map(|e| format!(", {e}")).unwrap_or_default(),
+                    i.last_login_at.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
             println!(
                 "failed logins   {} in the last {}",
                 failures.count,

@@ -72,6 +72,12 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "weak" => "Choose a new password of at least 8 characters.",
         "email" => "That email address does not look right.",
         "mfa_on" => "Two-step verification is on.",
+        "linked" => "The sign-in provider was linked to your account.",
+        "already_linked" => "That identity was already linked to your account.",
+        "unlinked" => "The sign-in provider was unlinked.",
+        "last_login_method" => {
+            "That is your only way to sign in: set a password or link another provider first."
+        }
         "mfa_off" => "Two-step verification is off. Your other sessions were signed out.",
         "reauth" => "That password or code is not correct. Nothing was changed.",
         "reauth_missing" => "Enter your password or a current code to confirm.",
@@ -90,6 +96,7 @@ fn error_field(code: &str) -> Option<&'static str> {
         "weak" => "new_password",
         "email" => "email",
         "reauth" | "reauth_missing" | "mfa_throttled" => "security",
+        "last_login_method" => "identities",
         _ => return None,
     })
 }
@@ -171,6 +178,25 @@ pub async fn page(
             })
         })
         .collect();
+    let mut identities = Vec::new();
+    for i in store.list_identities(user.id).await.map_err(store_err)? {
+        let display_name = s
+            .provider
+            .upstream(&i.upstream)
+            .map(|u| u.display_name.clone())
+            .unwrap_or_else(|| i.upstream.clone());
+        identities.push(json!({
+            "upstream": i.upstream, "display_name": display_name, "subject": i.subject,
+            "email": i.email, "last_login_at": fmt_time(i.last_login_at),
+        }));
+    }
+    let upstreams: Vec<Value> = s
+        .provider
+        .config
+        .upstreams
+        .iter()
+        .map(|u| json!({ "name": u.name, "display_name": u.display_name }))
+        .collect();
     let display = user.name.clone().unwrap_or_else(|| user.username.clone());
     let ctx = json!({
         "user": {
@@ -193,6 +219,9 @@ pub async fn page(
             "required": mfa_required,
         },
         "events": events,
+        "identities": identities,
+        "upstreams": upstreams,
+        "has_password": user.password_hash.is_some(),
     });
     let csrf = browser.csrf_token().await?;
     let cu = CurrentUser {
@@ -420,6 +449,9 @@ fn event_title(kind: &str) -> String {
         "user_disabled" => "Account disabled by an administrator",
         "group_member_added" => "Added to a group",
         "group_member_removed" => "Removed from a group",
+        "identity_linked" => "Sign-in provider linked",
+        "identity_unlinked" => "Sign-in provider unlinked",
+        "federation_refused" => "Sign-in through a provider refused",
         other => return other.replace('_', " "),
     }
     .to_string()

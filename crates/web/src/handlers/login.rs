@@ -34,13 +34,30 @@ pub(crate) async fn render(
         }
         None => None,
     };
+    let upstreams: Vec<_> = s
+        .provider
+        .config
+        .upstreams
+        .iter()
+        .map(|u| {
+            let mut q = Vec::new();
+            if let Some(f) = flow {
+                q.push(("flow".to_string(), f.to_string()));
+            }
+            json!({
+                "name": u.name,
+                "display_name": u.display_name,
+                "url": super::with_query(&format!("/federation/{}/start", u.name), &q),
+            })
+        })
+        .collect();
     let ctx = json!({
         "client": client,
         "username": username,
         "error": error,
         "flow": flow.unwrap_or(""),
         "action": "/login",
-        "upstreams": [],
+        "upstreams": upstreams,
     });
     let csrf = browser.csrf_token().await?;
     s.templates
@@ -164,7 +181,7 @@ pub(crate) async fn finish_login(
             Some(auth.user_id),
             client_id,
             ip,
-            json!({ "amr": auth.amr, "acr": auth.acr }),
+            json!({ "amr": auth.amr, "acr": auth.acr, "upstream": auth.upstream }),
         )
         .await
         .map_err(WebError::from_provider_page)?;

@@ -114,7 +114,11 @@ pub async fn logout(
             ctx,
         );
     }
+    let mut upstream_logout = None;
     if let Some(a) = &auth {
+        if let Some(up) = &a.upstream {
+            upstream_logout = super::federation::upstream_logout_url(&s, up).await;
+        }
         browser.logout().await?;
         s.provider
             .audit(
@@ -127,14 +131,23 @@ pub async fn logout(
             .await
             .map_err(WebError::from_provider_page)?;
     }
-    match redirect {
-        Some(uri) => {
-            let params: Vec<(String, String)> = p
-                .get("state")
-                .map(|st| vec![("state".to_string(), st.to_string())])
-                .unwrap_or_default();
-            Ok(see_other(&with_query(&uri, &params)))
+    let target = redirect.map(|uri| {
+        let params: Vec<(String, String)> = p
+            .get("state")
+            .map(|st| vec![("state".to_string(), st.to_string())])
+            .unwrap_or_default();
+        with_query(&uri, &params)
+    });
+    // The session came from an upstream with logout_upstream: sign out there too, then come
+    // back (/federation/{name}/logged-out) and continue to the validated target.
+    if let Some(upstream_url) = upstream_logout {
+        if let Some(t) = &target {
+            browser.set_after_logout(t).await?;
         }
+        return Ok(see_other(&upstream_url));
+    }
+    match target {
+        Some(uri) => Ok(see_other(&uri)),
         None => {
             let ctx = json!({ "message": "You have been signed out." });
             s.templates.page(

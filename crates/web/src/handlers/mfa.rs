@@ -360,7 +360,7 @@ pub async fn enroll_page(
         action: "/login/enroll",
         flow,
         required: true,
-        needs_password: pending.step_up.is_some(),
+        needs_password: !pending.fresh,
         error: None,
         status: StatusCode::OK,
     };
@@ -393,7 +393,7 @@ pub async fn enroll_submit(
         return Ok(see_other(&second_step_url(NextFactor::Enroll, flow_id)));
     };
     let code = input.params.get("code").unwrap_or("").trim().to_string();
-    if pending.step_up.is_some()
+    if !pending.fresh
         && let Err(message) = password_check(&s, &user, &input, ip.as_deref()).await?
     {
         let page = EnrollPage {
@@ -434,7 +434,7 @@ pub async fn enroll_submit(
                 action: "/login/enroll",
                 flow: flow_id,
                 required: true,
-                needs_password: pending.step_up.is_some(),
+                needs_password: !pending.fresh,
                 error: Some(message),
                 status: StatusCode::BAD_REQUEST,
             };

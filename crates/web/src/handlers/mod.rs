@@ -1,6 +1,7 @@
 //! HTTP handlers. Each extracts input, calls one `Provider` operation and maps the result.
 pub mod account;
 pub mod authorize;
+pub mod federation;
 pub mod login;
 pub mod logout;
 pub mod mfa;

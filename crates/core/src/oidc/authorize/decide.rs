@@ -147,6 +147,7 @@ mod tests {
             auth_time: now() - Duration::seconds(age_secs),
             amr: vec!["pwd".into()],
             acr: crate::authn::ACR_PWD.into(),
+            upstream: None,
         }
     }
 

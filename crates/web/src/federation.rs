@@ -1,0 +1,324 @@
+//! The relying-party side of upstream federation (DESIGN §4), on the `openidconnect` crate.
+//!
+//! Discovery and the JWKS are fetched by us (bounded size, timeouts, exact issuer check) and
+//! cached per upstream; a fetch failure leaves local logins untouched and only that upstream's
+//! button shows an error. ID tokens are verified by `openidconnect` (signature against the
+//! upstream JWKS, `iss`, `aud`, `azp`, `exp`, `nonce`); an unknown `kid` refreshes the JWKS once
+//! (the upstream rotated its keys). All claims are then read from the verified token.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use lanyard_core::federation::Upstream;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    Scope, TokenResponse, reqwest,
+};
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Discovery documents and JWKS are re-fetched after this long.
+const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// Upstream answers larger than this are refused (a provider's documents are a few KB).
+const MAX_BODY: usize = 512 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FedError {
+    /// The upstream could not be reached or answered garbage.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The token exchange or the ID token failed validation.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Clone)]
+struct Cached {
+    metadata: CoreProviderMetadata,
+    /// `end_session_endpoint` (RP-Initiated Logout 1.0), not modelled by openidconnect.
+    end_session: Option<String>,
+    fetched: Instant,
+}
+
+/// The per-upstream cache and HTTP client.
+pub struct Upstreams {
+    http: reqwest::Client,
+    cache: RwLock<HashMap<String, Cached>>,
+    /// Our issuer, for callback URLs.
+    issuer: String,
+}
+
+/// What the browser's session keeps between the redirect to the upstream and the callback.
+pub struct Started {
+    pub url: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+}
+
+impl Upstreams {
+    pub fn new(issuer: &str) -> Self {
+        let http = reqwest::ClientBuilder::new()
+            // OAuth 2.0 Security BCP: never follow redirects from token or metadata endpoints.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            cache: RwLock::new(HashMap::new()),
+            issuer: issuer.trim_end_matches('/').to_string(),
+        }
+    }
+
+    pub fn redirect_uri(&self, up: &Upstream) -> String {
+        format!("{}/federation/{}/callback", self.issuer, up.name)
+    }
+
+    async fn get_json(&self, url: &str, bearer: Option<&str>) -> Result<Value, FedError> {
+        let mut req = self.http.get(url).header("accept", "application/json");
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let mut res = req
+            .send()
+            .await
+            .map_err(|e| FedError::Unavailable(format!("cannot reach {url}: {}", short(&e))))?;
+        if !res.status().is_success() {
+            return Err(FedError::Unavailable(format!(
+                "{url} answered HTTP {}",
+                res.status().as_u16()
+            )));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| FedError::Unavailable(format!("reading {url}: {}", short(&e))))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BODY {
+                return Err(FedError::Unavailable(format!("{url} answered too much")));
+            }
+        }
+        serde_json::from_slice(&body)
+            .map_err(|_| FedError::Unavailable(format!("{url} did not answer JSON")))
+    }
+
+    /// Fetch discovery and JWKS now (used at start, by the refresher, and on an unknown kid).
+    async fn fetch(&self, up: &Upstream) -> Result<Cached, FedError> {
+        let base = up.issuer.trim_end_matches('/');
+        let doc = self
+            .get_json(&format!("{base}/.well-known/openid-configuration"), None)
+            .await?;
+        // OIDC Discovery 4.3: the issuer in the document must be exactly the configured one.
+        if doc.get("issuer").and_then(Value::as_str) != Some(up.issuer.as_str()) {
+            return Err(FedError::Invalid(format!(
+                "the discovery document's issuer is not {:?}",
+                up.issuer
+            )));
+        }
+        let end_session = doc
+            .get("end_session_endpoint")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let metadata: CoreProviderMetadata = serde_json::from_value(doc)
+            .map_err(|e| FedError::Unavailable(format!("unusable discovery document: {e}")))?;
+        let jwks_url = metadata.jwks_uri().url().to_string();
+        let jwks: CoreJsonWebKeySet = serde_json::from_value(self.get_json(&jwks_url, None).await?)
+            .map_err(|e| FedError::Unavailable(format!("unusable JWKS: {e}")))?;
+        let cached = Cached {
+            metadata: metadata.set_jwks(jwks),
+            end_session,
+            fetched: Instant::now(),
+        };
+        self.cache
+            .write()
+            .await
+            .insert(up.name.clone(), cached.clone());
+        Ok(cached)
+    }
+
+    /// Cached metadata, re-fetched when stale; a stale copy is used if the upstream is down.
+    async fn cached(&self, up: &Upstream) -> Result<Cached, FedError> {
+        let hit = self.cache.read().await.get(&up.name).cloned();
+        match hit {
+            Some(c) if c.fetched.elapsed() < METADATA_TTL => Ok(c),
+            Some(stale) => Ok(self.fetch(up).await.unwrap_or(stale)),
+            None => self.fetch(up).await,
+        }
+    }
+
+    /// Refresh every upstream's metadata; failures are logged, never fatal.
+    pub async fn refresh(&self, ups: &[Upstream]) {
+        for up in ups {
+            if let Err(e) = self.fetch(up).await {
+                tracing::warn!(upstream = %up.name, error = %e, "upstream discovery failed");
+            }
+        }
+    }
+
+    pub async fn end_session_endpoint(&self, up: &Upstream) -> Option<String> {
+        self.cached(up).await.ok()?.end_session
+    }
+
+    fn client(&self, up: &Upstream, c: &Cached) -> Result<Client, FedError> {
+        let redirect = RedirectUrl::new(self.redirect_uri(up))
+            .map_err(|e| FedError::Invalid(format!("callback URL: {e}")))?;
+        Ok(CoreClient::from_provider_metadata(
+            c.metadata.clone(),
+            ClientId::new(up.client_id.clone()),
+            Some(ClientSecret::new(up.client_secret.expose().clone())),
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    /// The authorization request (code + PKCE S256 + state + nonce).
+    pub async fn start(&self, up: &Upstream) -> Result<Started, FedError> {
+        let cached = self.cached(up).await?;
+        let client = self.client(up, &cached)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for s in up.scopes.iter().filter(|s| *s != "openid") {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        let (url, state, nonce) = req.url();
+        Ok(Started {
+            url: url.to_string(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchange the code and return the verified ID token's claims, merged with userinfo when
+    /// `need` names claims the ID token lacks.
+    pub async fn finish(
+        &self,
+        up: &Upstream,
+        code: &str,
+        verifier: &str,
+        nonce: &str,
+        need: &[&str],
+    ) -> Result<Map<String, Value>, FedError> {
+        let cached = self.cached(up).await?;
+        let client = self.client(up, &cached)?;
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| FedError::Invalid(format!("no token endpoint: {e}")))?
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| {
+                FedError::Invalid(format!("the code exchange failed: {}", token_error(&e)))
+            })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| FedError::Invalid("the token response has no id_token".into()))?;
+        let nonce = Nonce::new(nonce.to_string());
+        let verified = {
+            let verifier = client.id_token_verifier();
+            id_token.claims(&verifier, &nonce).map(|_| ())
+        };
+        if let Err(e) = verified {
+            let message = e.to_string();
+            // An unknown kid may mean the upstream rotated its keys: refresh the JWKS once.
+            if !message.contains("signature") && !message.contains("key") {
+                return Err(FedError::Invalid(format!(
+                    "the ID token is not valid: {message}"
+                )));
+            }
+            let fresh = self.fetch(up).await?;
+            let client = self.client(up, &fresh)?;
+            let verifier = client.id_token_verifier();
+            id_token
+                .claims(&verifier, &nonce)
+                .map_err(|e| FedError::Invalid(format!("the ID token is not valid: {e}")))?;
+        }
+        // Verified above; read every claim (openidconnect's typed claims drop unknown ones).
+        let mut claims = jwt_payload(&id_token.to_string())
+            .ok_or_else(|| FedError::Invalid("the ID token cannot be read".into()))?;
+        // OIDC Core 3.1.3.7 (10): iat must not be in the future (beyond clock skew).
+        let now = chrono::Utc::now().timestamp();
+        if claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_none_or(|iat| iat > now + 120)
+        {
+            return Err(FedError::Invalid(
+                "the ID token's iat is missing or in the future".into(),
+            ));
+        }
+        if need.iter().any(|c| !claims.contains_key(*c))
+            && let Some(endpoint) = cached.metadata.userinfo_endpoint()
+        {
+            let info = self
+                .get_json(
+                    endpoint.url().as_str(),
+                    Some(tokens.access_token().secret()),
+                )
+                .await?;
+            let Value::Object(info) = info else {
+                return Err(FedError::Unavailable(
+                    "userinfo did not answer an object".into(),
+                ));
+            };
+            // OIDC Core 5.3.2: the userinfo sub must be the ID token's.
+            if info.get("sub") != claims.get("sub") {
+                return Err(FedError::Invalid(
+                    "userinfo is about another subject".into(),
+                ));
+            }
+            for (k, v) in info {
+                claims.entry(k).or_insert(v);
+            }
+        }
+        Ok(claims)
+    }
+}
+
+fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+fn short(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+fn token_error<E: std::fmt::Display>(e: &E) -> String {
+    let s = e.to_string();
+    s.chars().take(200).collect()
+}

@@ -1,0 +1,711 @@
+//! Upstream federation: a second Lanyard instance is the upstream (real discovery, JWKS, token
+//! and userinfo endpoints over HTTP), and a relying party signs in at the downstream one.
+use chrono::Duration;
+use lanyard_core::clock::Clock;
+use openidconnect::AuthType;
+use openidconnect::core::CoreJwsSigningAlgorithm as Alg;
+use tokio::net::TcpListener;
+
+use crate::harness::{
+    Browser, PASSWORD, Page, SECRET, TestApp, jwt_claims, query_of, reserve_port,
+};
+use crate::rp::{REDIRECT, Started, TestRp};
+
+/// A downstream Lanyard federating with an upstream Lanyard ("up").
+pub(crate) struct Pair {
+    pub down: TestApp,
+    pub up: TestApp,
+}
+
+fn port(l: &TcpListener) -> u16 {
+    l.local_addr().unwrap().port()
+}
+
+/// `upstream_extra`: lines added to the downstream's `[[upstreams]]` entry;
+/// `down_extra`: top-level config added to the downstream (before `[passwords]`).
+pub(crate) async fn pair(upstream_extra: &str, down_extra: &str) -> Pair {
+    let (dl, ul) = (reserve_port().await, reserve_port().await);
+    let (d, u) = (port(&dl), port(&ul));
+    let up = TestApp::spawn_listening(ul, |c| {
+        c.replace(
+            "[passwords]",
+            // A different cookie name: browsers share cookies across ports of one host.
+            "[sessions]\ncookie_name = \"upstream_session\"\n\n[passwords]",
+        ) + &format!(
+            r#"
+[[clients]]
+client_id = "lanyard-down"
+name = "Downstream Lanyard"
+secret = "{SECRET}"
+redirect_uris = ["http://127.0.0.1:{d}/federation/up/callback"]
+post_logout_redirect_uris = ["http://127.0.0.1:{d}/federation/up/logged-out"]
+scopes = ["openid", "profile", "email", "groups"]
+trusted = true
+"#
+        )
+    })
+    .await;
+    let extra = upstream_extra.to_string();
+    let down_extra = down_extra.to_string();
+    let down = TestApp::spawn_listening(dl, move |c| {
+        c.replace("[passwords]", &format!("{down_extra}\n[passwords]"))
+            + &format!(
+                r#"
+[[upstreams]]
+name = "up"
+display_name = "Upstream Co"
+kind = "oidc"
+issuer = "http://127.0.0.1:{u}"
+client_id = "lanyard-down"
+client_secret = "{SECRET}"
+scopes = ["openid", "profile", "email", "groups"]
+{extra}
+"#
+            )
+    })
+    .await;
+    Pair { down, up }
+}
+
+/// Follow redirects across origins (downstream ⇄ upstream) until a page renders or the
+/// browser is sent to the relying party. Returns the page and the URL it came from.
+pub(crate) async fn go(b: &mut Browser, url: &str) -> (Page, String) {
+    let mut url = url.to_string();
+    for _ in 0..15 {
+        let page = b.get(&url).await;
+        match page.location() {
+            Some(loc) if !loc.starts_with(REDIRECT) && !loc.starts_with("http://127.0.0.1:9/") => {
+                url = url::Url::parse(&url)
+                    .unwrap()
+                    .join(&loc)
+                    .unwrap()
+                    .to_string();
+            }
+            _ => return (page, url),
+        }
+    }
+    panic!("too many redirects from {url}");
+}
+
+/// Submit a login form shown at `page_url` (any origin), then keep following.
+pub(crate) async fn sign_in_at(
+    b: &mut Browser,
+    page: &Page,
+    page_url: &str,
+    user: &str,
+) -> (Page, String) {
+    let csrf = page.input("csrf_token").expect("csrf on the login page");
+    let flow = page.input("flow").unwrap_or_default();
+    let action = url::Url::parse(page_url).unwrap().join("/login").unwrap();
+    let res = b
+        .post(
+            action.as_str(),
+            &[
+                ("username", user),
+                ("password", PASSWORD),
+                ("flow", &flow),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    match res.location() {
+        Some(loc) => go(b, action.join(&loc).unwrap().as_str()).await,
+        None => (res, action.to_string()),
+    }
+}
+
+/// From the relying party's authorize URL, click "Continue with Upstream Co" and sign in at the
+/// upstream. Returns where that ends (the RP redirect, or a downstream page).
+pub(crate) async fn federated_login(
+    p: &Pair,
+    b: &mut Browser,
+    started: &Started,
+    user: &str,
+) -> (Page, String) {
+    let (login, _) = go(b, &started.url).await;
+    assert!(
+        login.body.contains("Continue with Upstream Co"),
+        "{}",
+        login.body
+    );
+    let start = crate::harness::html_unescape(
+        login
+            .body
+            .split("href=\"")
+            .find(|s| {
+                s.starts_with("&#x2f;federation&#x2f;up&#x2f;start")
+                    || s.starts_with("/federation/up/start")
+            })
+            .and_then(|s| s.split('"').next())
+            .expect("upstream button"),
+    );
+    let (up_login, up_url) = go(b, &p.down.url(&start)).await;
+    assert!(
+        up_url.starts_with(&p.up.issuer),
+        "at the upstream: {up_url}"
+    );
+    sign_in_at(b, &up_login, &up_url, user).await
+}
+
+fn code_of(page: &Page, started: &Started) -> String {
+    let loc = page.location().unwrap_or_else(|| {
+        panic!(
+            "expected a redirect to the RP, got {}: {}",
+            page.status, page.body
+        )
+    });
+    let q = query_of(&loc);
+    assert_eq!(
+        q.get("state").map(String::as_str),
+        Some(started.state.secret().as_str())
+    );
+    q.get("code").cloned().expect("code")
+}
+
+async fn rp(app: &TestApp) -> TestRp {
+    TestRp::new(
+        app,
+        "web",
+        Some(SECRET),
+        AuthType::BasicAuth,
+        Alg::RsaSsaPkcs1V15Sha256,
+    )
+    .await
+}
+
+async fn kinds(app: &TestApp) -> Vec<(String, serde_json::Value)> {
+    app.store
+        .list_audit(&lanyard_core::model::AuditFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.kind, e.detail))
+        .collect()
+}
+
+#[tokio::test]
+async fn jit_creates_the_account_and_the_rp_request_survives_the_round_trip() {
+    let p = pair("jit = true", "").await;
+    p.up.user("ada").await;
+    let rp = rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&["profile", "email"], &[]);
+    let (done, _) = federated_login(&p, &mut b, &s, "ada").await;
+    // state checked in code_of; nonce and PKCE by the exchange and verification.
+    let code = code_of(&done, &s);
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let claims = rp.verify(&tokens, Some(&s.nonce));
+    let id = jwt_claims(&tokens.extra_fields().id_token().unwrap().to_string());
+    assert_eq!(id["amr"], serde_json::json!(["fed"]));
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("ada@example.com"));
+    let local = p
+        .down
+        .store
+        .find_user_by_username("ada")
+        .await
+        .unwrap()
+        .expect("JIT user");
+    assert!(
+        local.password_hash.is_none(),
+        "no local password for a JIT user"
+    );
+    assert!(local.email_verified);
+    assert_eq!(claims.subject().as_str(), local.id.to_string());
+    let events = kinds(&p.down).await;
+    assert!(
+        events
+            .iter()
+            .any(|(k, d)| k == "user_created" && d["by"] == "jit")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(k, d)| k == "login_succeeded" && d["upstream"] == "up")
+    );
+
+    // The next login finds the identity: no second user.
+    let mut again = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (done, _) = federated_login(&p, &mut again, &s, "ada").await;
+    code_of(&done, &s);
+    assert_eq!(p.down.store.list_users().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_verified_email_links_to_the_existing_account() {
+    let p = pair("link_by = \"verified_email\"", "").await;
+    p.up.user("ada").await;
+    let local = p.down.user("ada.local").await;
+    let mut u = local.clone();
+    u.email = Some("ADA@example.com".into());
+    p.down
+        .store
+        .update_profile(
+            u.id,
+            &lanyard_core::model::ProfileUpdate {
+                email: u.email.clone(),
+                name: u.name.clone(),
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    // update_profile resets email_verified when the email changes; the admin verified it.
+    let rp = rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (page, _) = federated_login(&p, &mut b, &s, "ada").await;
+    assert_eq!(
+        page.status, 403,
+        "an unverified local address is not linked: {}",
+        page.body
+    );
+    assert!(
+        p.down
+            .store
+            .list_identities(local.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Verified on both sides: linked.
+    let p = pair("link_by = \"verified_email\"", "").await;
+    p.up.user("ada").await;
+    let mut local = lanyard_core::model::User::new("ada.local", chrono::Utc::now());
+    local.email = Some("Ada@Example.com".into());
+    local.email_verified = true;
+    p.down.store.create_user(&local).await.unwrap();
+    let rp = crate::federation::rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (done, _) = federated_login(&p, &mut b, &s, "ada").await;
+    let code = code_of(&done, &s);
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let claims = rp.verify(&tokens, Some(&s.nonce));
+    assert_eq!(
+        claims.subject().as_str(),
+        local.id.to_string(),
+        "the existing account"
+    );
+    let ids = p.down.store.list_identities(local.id).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    assert!(
+        kinds(&p.down)
+            .await
+            .iter()
+            .any(|(k, d)| k == "identity_linked" && d["by"] == "verified_email")
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_upstream_email_is_not_linked_and_nothing_is_created() {
+    let p = pair("link_by = \"verified_email\"", "").await;
+    let mut ada = p.up.user("ada").await;
+    ada.email_verified = false;
+    // Re-create the upstream user with an unverified address.
+    p.up.store.delete_user(ada.id).await.unwrap();
+    let mut u = lanyard_core::model::User::new("ada", chrono::Utc::now());
+    u.email = Some("ada@example.com".into());
+    u.password_hash = ada.password_hash.clone();
+    p.up.store.create_user(&u).await.unwrap();
+    let local = p.down.user("ada.local").await;
+    let rp = rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (page, _) = federated_login(&p, &mut b, &s, "ada").await;
+    assert_eq!(page.status, 403);
+    assert!(
+        page.body
+            .contains("There is no account here for this identity"),
+        "{}",
+        page.body
+    );
+    assert!(
+        p.down
+            .store
+            .list_identities(local.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(p.down.store.list_users().await.unwrap().len(), 1);
+    assert!(
+        kinds(&p.down)
+            .await
+            .iter()
+            .any(|(k, d)| k == "federation_refused" && d["reason"] == "no_account")
+    );
+    // No session either.
+    assert_eq!(
+        b.get(&p.down.url("/account")).await.location().as_deref(),
+        Some("/login")
+    );
+}
+
+#[tokio::test]
+async fn local_mfa_policy_applies_unless_the_upstream_mfa_is_trusted() {
+    // Not trusted: a JIT user under require_for_all enrolls locally, with no password to ask for.
+    let p = pair("jit = true", "[mfa]\nrequire_for_all = true\n").await;
+    p.up.user("ada").await;
+    let rp = rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (page, url) = federated_login(&p, &mut b, &s, "ada").await;
+    assert!(url.contains("/login/enroll"), "{url}");
+    assert!(page.body.contains("Set up an authenticator app"));
+    assert!(
+        !page.body.contains("name=\"password\""),
+        "a JIT user has no password"
+    );
+    let key = crate::mfa::key_from_page(&page);
+    let csrf = page.input("csrf_token").unwrap();
+    let flow = page.input("flow").unwrap();
+    let code = crate::mfa::totp_code(&key, p.down.clock.now());
+    let codes = b
+        .post(
+            &p.down.url("/login/enroll"),
+            &[
+                ("code", code.as_str()),
+                ("flow", &flow),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(codes.status, 200, "{}", codes.body);
+    let cont = crate::harness::html_unescape(
+        codes
+            .body
+            .split("class=\"btn btn-primary\" href=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap(),
+    );
+    let res = b.get(&p.down.url(&cont)).await;
+    let code = code_of(&res, &s);
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let id = jwt_claims(&tokens.extra_fields().id_token().unwrap().to_string());
+    assert_eq!(id["amr"], serde_json::json!(["fed", "otp", "mfa"]));
+    assert_eq!(id["acr"], "urn:lanyard:acr:mfa");
+
+    // Trusted: the upstream's own MFA satisfies the policy.
+    let p = pair(
+        "jit = true\ntrust_upstream_mfa = [\"mfa\"]",
+        "[mfa]\nrequire_for_all = true\n",
+    )
+    .await;
+    p.up.user("bob").await;
+    let mut setup = p.up.browser();
+    setup.login("bob").await;
+    let (key, _) = crate::mfa::enroll(&p.up, &mut setup).await;
+    p.up.clock.advance(Duration::seconds(30));
+    let rp = crate::federation::rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (page, url) = federated_login(&p, &mut b, &s, "bob").await;
+    assert!(
+        url.contains("/login/mfa"),
+        "the upstream asks for its code: {url}"
+    );
+    let csrf = page.input("csrf_token").unwrap();
+    let flow = page.input("flow").unwrap_or_default();
+    let code = crate::mfa::totp_code(&key, p.up.clock.now());
+    let res = b
+        .post(
+            &p.up.url("/login/mfa"),
+            &[
+                ("code", code.as_str()),
+                ("flow", &flow),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    let next = url::Url::parse(&p.up.issuer)
+        .unwrap()
+        .join(&res.location().unwrap())
+        .unwrap();
+    let (done, _) = go(&mut b, next.as_str()).await;
+    let code = code_of(&done, &s);
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let id = jwt_claims(&tokens.extra_fields().id_token().unwrap().to_string());
+    assert_eq!(
+        id["amr"],
+        serde_json::json!(["fed", "mfa"]),
+        "fed plus what was trusted"
+    );
+    assert_eq!(id["acr"], "urn:lanyard:acr:mfa");
+}
+
+#[tokio::test]
+async fn identities_are_linked_and_unlinked_from_the_account_page() {
+    let p = pair("", "").await;
+    p.up.user("ada").await;
+    let local = p.down.user("ada").await;
+    let mut b = p.down.browser();
+    b.login("ada").await;
+    let account = b.get("/account").await;
+    assert!(account.body.contains("Link Upstream Co"));
+    let (up_login, up_url) = go(&mut b, &p.down.url("/federation/up/start?link=1")).await;
+    let (page, url) = sign_in_at(&mut b, &up_login, &up_url, "ada").await;
+    assert!(
+        url.ends_with("/account?notice=linked#identities") || page.body.contains("was linked"),
+        "{url}"
+    );
+    let ids = p.down.store.list_identities(local.id).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    let account = b.get("/account").await;
+    assert!(account.body.contains("Upstream Co"));
+    let csrf = account.input("csrf_token").unwrap();
+    let res = b
+        .post(
+            "/account/identities/unlink",
+            &[
+                ("upstream", "up"),
+                ("subject", &ids[0].subject),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.location().as_deref(),
+        Some("/account?notice=unlinked#identities")
+    );
+    assert!(
+        p.down
+            .store
+            .list_identities(local.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_last_way_to_sign_in_cannot_be_unlinked() {
+    let p = pair("jit = true", "").await;
+    p.up.user("ada").await;
+    let rp = rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (done, _) = federated_login(&p, &mut b, &s, "ada").await;
+    code_of(&done, &s);
+    let user = p
+        .down
+        .store
+        .find_user_by_username("ada")
+        .await
+        .unwrap()
+        .unwrap();
+    let ids = p.down.store.list_identities(user.id).await.unwrap();
+    let account = b.get(&p.down.url("/account")).await;
+    assert!(
+        account.body.contains("Your only way to sign in"),
+        "{}",
+        account.body
+    );
+    let csrf = account.input("csrf_token").unwrap();
+    let res = b
+        .post(
+            &p.down.url("/account/identities/unlink"),
+            &[
+                ("upstream", "up"),
+                ("subject", &ids[0].subject),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.location().as_deref(),
+        Some("/account?error=last_login_method#identities")
+    );
+    assert_eq!(
+        p.down.store.list_identities(user.id).await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn logout_continues_to_the_upstream_and_back() {
+    let p = pair("jit = true\nlogout_upstream = true", "").await;
+    p.up.user("ada").await;
+    let rp = rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (done, _) = federated_login(&p, &mut b, &s, "ada").await;
+    let code = code_of(&done, &s);
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let hint = tokens.extra_fields().id_token().unwrap().to_string();
+    let logout = format!(
+        "/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye1",
+        url::form_urlencoded::byte_serialize(b"http://127.0.0.1:9/bye").collect::<String>()
+    );
+    let res = b.get(&p.down.url(&logout)).await;
+    let loc = res.location().expect("redirect to the upstream's logout");
+    assert!(
+        loc.starts_with(&format!("{}/logout?", p.up.issuer)),
+        "{loc}"
+    );
+    assert!(loc.contains("client_id=lanyard-down"));
+    // The upstream asks for confirmation (no id_token_hint is sent to it); confirm.
+    let confirm = b.get(&loc).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let csrf = confirm.input("csrf_token").unwrap();
+    let mut form = vec![
+        ("confirm".to_string(), "yes".to_string()),
+        ("csrf_token".to_string(), csrf),
+    ];
+    for key in ["post_logout_redirect_uri", "client_id"] {
+        if let Some(v) = confirm.input(key) {
+            form.push((key.to_string(), v));
+        }
+    }
+    let form_ref: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let back = b.post(&p.up.url("/logout"), &form_ref).await;
+    let back_loc = back.location().expect("back to the downstream");
+    assert!(
+        back_loc.starts_with(&p.down.url("/federation/up/logged-out")),
+        "{back_loc}"
+    );
+    let fin = b.get(&back_loc).await;
+    assert_eq!(
+        fin.location().as_deref(),
+        Some("http://127.0.0.1:9/bye?state=bye1")
+    );
+    assert_eq!(
+        b.get(&p.down.url("/account")).await.location().as_deref(),
+        Some("/login")
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_does_not_stop_local_logins() {
+    let closed = reserve_port().await;
+    let dead = port(&closed);
+    drop(closed);
+    let app = TestApp::spawn_with(move |c| {
+        c + &format!(
+            r#"
+[[upstreams]]
+name = "gone"
+display_name = "Gone Inc"
+issuer = "http://127.0.0.1:{dead}"
+client_id = "x"
+client_secret = "y"
+"#
+        )
+    })
+    .await;
+    app.user("ada").await;
+    let mut b = app.browser();
+    let login = b.get("/login").await;
+    assert!(login.body.contains("Continue with Gone Inc"));
+    let res = b.submit_login(&login, "ada", PASSWORD).await;
+    assert_eq!(
+        res.location().as_deref(),
+        Some("/account"),
+        "local login works"
+    );
+    let page = b.get("/federation/gone/start").await;
+    assert_eq!(page.status, 502);
+    assert!(
+        page.body.contains("Gone Inc cannot be reached right now"),
+        "{}",
+        page.body
+    );
+    assert!(
+        kinds(&app)
+            .await
+            .iter()
+            .any(|(k, d)| k == "federation_failed" && d["reason"] == "unavailable")
+    );
+    let unknown = b.get("/federation/nope/start").await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn a_callback_needs_the_state_of_a_login_started_here_and_only_once() {
+    let p = pair("jit = true", "").await;
+    p.up.user("ada").await;
+    let mut b = p.down.browser();
+    // No state / unknown state.
+    let res = b.get(&p.down.url("/federation/up/callback?code=x")).await;
+    assert_eq!(res.status, 400);
+    assert!(
+        res.body
+            .contains("does not belong to a sign-in started in this browser")
+    );
+    let res = b
+        .get(&p.down.url("/federation/up/callback?code=x&state=forged"))
+        .await;
+    assert_eq!(res.status, 400);
+    // A real round trip, then the same callback replayed.
+    let start = b.get(&p.down.url("/federation/up/start")).await;
+    let up_url = start.location().unwrap();
+    let (up_login, up_url) = go(&mut b, &up_url).await;
+    let csrf = up_login.input("csrf_token").unwrap();
+    let flow = up_login.input("flow").unwrap_or_default();
+    let res = b
+        .post(
+            url::Url::parse(&up_url)
+                .unwrap()
+                .join("/login")
+                .unwrap()
+                .as_str(),
+            &[
+                ("username", "ada"),
+                ("password", PASSWORD),
+                ("flow", &flow),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    let to_callback = res.location().unwrap();
+    assert!(
+        to_callback.starts_with(&p.down.url("/federation/up/callback")),
+        "{to_callback}"
+    );
+    let first = b.get(&to_callback).await;
+    assert_eq!(
+        first.location().as_deref(),
+        Some("/account"),
+        "{}",
+        first.body
+    );
+    let replay = b.get(&to_callback).await;
+    assert_eq!(replay.status, 400, "a state is single use");
+
+    // An upstream error (access_denied) on a fresh login: a clear page, no session change.
+    let mut c = p.down.browser();
+    let start = c.get(&p.down.url("/federation/up/start")).await;
+    let q = query_of(&start.location().unwrap());
+    let state = q.get("state").unwrap();
+    let res = c
+        .get(&p.down.url(&format!(
+            "/federation/up/callback?error=access_denied&state={state}"
+        )))
+        .await;
+    assert_eq!(res.status, 400);
+    assert!(res.body.contains("did not sign you in (access denied)"));
+    assert!(kinds(&p.down).await.iter().any(|(k, d)| k == "federation_failed" && d["reason"] == "upstream_error:access_denied"));
+
+    // An expired login flow.
+    let start = c.get(&p.down.url("/federation/up/start")).await;
+    let state = query_of(&start.location().unwrap())
+        .get("state")
+        .unwrap()
+        .clone();
+    p.down.clock.advance(Duration::minutes(11));
+    let res = c
+        .get(&p.down.url(&format!(
+            "/federation/up/callback?code=whatever&state={state}"
+        )))
+        .await;
+    assert_eq!(res.status, 400);
+    assert!(res.body.contains("took too long"));
+}
