@@ -709,3 +709,241 @@ async fn a_callback_needs_the_state_of_a_login_started_here_and_only_once() {
     assert_eq!(res.status, 400);
     assert!(res.body.contains("took too long"));
 }
+
+// ---- a scripted upstream that misbehaves -------------------------------------------------
+
+use crate::fake_upstream::{CLIENT_ID, FakeUpstream, Fault};
+
+async fn with_fake(extra: &str) -> (TestApp, FakeUpstream) {
+    let fake = FakeUpstream::start(reserve_port().await).await;
+    let issuer = fake.issuer.clone();
+    let extra = extra.to_string();
+    let app = TestApp::spawn_with(move |c| {
+        c + &format!(
+            r#"
+[[upstreams]]
+name = "fake"
+display_name = "Fake IdP"
+issuer = "{issuer}"
+client_id = "{CLIENT_ID}"
+client_secret = "fake-secret"
+{extra}
+"#
+        )
+    })
+    .await;
+    (app, fake)
+}
+
+/// Start a login at the fake upstream and follow it to the callback's answer.
+async fn attempt(app: &TestApp) -> (Browser, Page) {
+    let mut b = app.browser();
+    let start = b.get("/federation/fake/start").await;
+    let at_upstream = start.location().expect("redirect to the upstream");
+    let back = b.get(&at_upstream).await.location().expect("redirect back");
+    assert!(
+        back.starts_with(&app.url("/federation/fake/callback")),
+        "{back}"
+    );
+    let page = b.get(&back).await;
+    (b, page)
+}
+
+#[tokio::test]
+async fn every_bad_upstream_answer_gets_a_clear_page_and_nothing_else() {
+    let (app, fake) = with_fake("jit = true").await;
+    let cases = [
+        (
+            Fault::Denied,
+            400,
+            "did not sign you in (access denied)",
+            "upstream_error:access_denied",
+        ),
+        (
+            Fault::WrongIssuer,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+        (
+            Fault::BadSignature,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+        (
+            Fault::UnknownKid,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+        (
+            Fault::WrongNonce,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+        (
+            Fault::WrongAudience,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+        (
+            Fault::Expired,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+        (
+            Fault::Garbage,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+    ];
+    for (fault, status, words, reason) in cases {
+        fake.set(fault);
+        let before = kinds(&app).await.len();
+        let (mut b, page) = attempt(&app).await;
+        assert_eq!(page.status, status, "{fault:?}: {}", page.body);
+        assert!(page.body.contains(words), "{fault:?}: {}", page.body);
+        assert!(
+            !page.body.contains("fake-access-token"),
+            "no token in the page"
+        );
+        let new: Vec<_> = kinds(&app)
+            .await
+            .into_iter()
+            .take(kinds(&app).await.len() - before)
+            .collect();
+        assert!(
+            new.iter()
+                .any(|(k, d)| k == "federation_failed" && d["reason"] == reason),
+            "{fault:?}: audited as {reason}: {new:?}"
+        );
+        assert_eq!(
+            b.get("/account").await.location().as_deref(),
+            Some("/login"),
+            "{fault:?}: no session"
+        );
+        assert!(
+            app.store.list_users().await.unwrap().is_empty(),
+            "{fault:?}: no account"
+        );
+    }
+    // Control: the same upstream behaving well signs the user in (JIT).
+    fake.set(Fault::None);
+    let (mut b, page) = attempt(&app).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/account"),
+        "{}",
+        page.body
+    );
+    assert_eq!(b.get("/account").await.status, 200);
+    assert_eq!(app.store.list_users().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn missing_or_unverified_email_creates_and_links_nothing() {
+    let (app, fake) = with_fake("jit = true").await;
+    fake.set(Fault::NoEmail);
+    let (_, page) = attempt(&app).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        page.body.contains("did not share the email address"),
+        "{}",
+        page.body
+    );
+    assert!(app.store.list_users().await.unwrap().is_empty());
+
+    let (app, fake) = with_fake("link_by = \"verified_email\"").await;
+    let mut local = lanyard_core::model::User::new("someone", chrono::Utc::now());
+    local.email = Some("fake@example.com".into());
+    local.email_verified = true;
+    app.store.create_user(&local).await.unwrap();
+    fake.set(Fault::EmailUnverified);
+    let (_, page) = attempt(&app).await;
+    assert_eq!(page.status, 403);
+    assert!(
+        app.store
+            .list_identities(local.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The same address, verified upstream: linked.
+    fake.set(Fault::None);
+    let (_, page) = attempt(&app).await;
+    assert_eq!(page.location().as_deref(), Some("/account"));
+    assert_eq!(app.store.list_identities(local.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_upstream_that_times_out_is_a_clear_page() {
+    let (app, fake) = with_fake("jit = true").await;
+    fake.set(Fault::Slow);
+    let (mut b, page) = attempt(&app).await;
+    assert_eq!(page.status, 502);
+    assert!(page.body.contains("could not be verified"));
+    assert_eq!(
+        b.get("/account").await.location().as_deref(),
+        Some("/login")
+    );
+}
+
+#[test]
+fn presets_derive_issuers_from_the_config() {
+    let base = "issuer = \"https://id.example.com\"\n[encryption]\nkey = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
+    let toml = format!(
+        "{base}
+[[upstreams]]
+name = \"auth0\"
+kind = \"auth0\"
+domain = \"example.eu.auth0.com\"
+client_id = \"a\"
+client_secret = \"b\"
+
+[[upstreams]]
+name = \"okta\"
+kind = \"okta\"
+org_url = \"https://dev-123.okta.com/\"
+authorization_server_id = \"default\"
+client_id = \"a\"
+client_secret = \"b\"
+
+[[upstreams]]
+name = \"okta-org\"
+kind = \"okta\"
+org_url = \"https://dev-123.okta.com\"
+client_id = \"a\"
+client_secret = \"b\"
+"
+    );
+    let s = lanyard_config::load_from_str(&toml, &[], std::path::Path::new(".")).unwrap();
+    let issuers: Vec<&str> = s.upstreams.iter().map(|u| u.issuer.as_str()).collect();
+    assert_eq!(
+        issuers,
+        vec![
+            "https://example.eu.auth0.com/",
+            "https://dev-123.okta.com/oauth2/default",
+            "https://dev-123.okta.com"
+        ]
+    );
+    // The endpoints come from each issuer's discovery document.
+    assert_eq!(
+        format!(
+            "{}/.well-known/openid-configuration",
+            s.upstreams[1].issuer.trim_end_matches('/')
+        ),
+        "https://dev-123.okta.com/oauth2/default/.well-known/openid-configuration"
+    );
+    assert_eq!(
+        format!(
+            "{}/.well-known/openid-configuration",
+            s.upstreams[0].issuer.trim_end_matches('/')
+        ),
+        "https://example.eu.auth0.com/.well-known/openid-configuration"
+    );
+}

@@ -332,6 +332,9 @@ fn shipped_example_loads() {
             "postgres://lanyard:pw@db/lanyard".to_string(),
         ),
         ("WIKI_CLIENT_SECRET", "wiki-secret-0123456789".to_string()),
+        ("OKTA_CLIENT_SECRET", "okta".to_string()),
+        ("AUTH0_CLIENT_SECRET", "auth0".to_string()),
+        ("KEYCLOAK_CLIENT_SECRET", "kc".to_string()),
     ];
     let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let s = load_from_str(
@@ -347,6 +350,15 @@ fn shipped_example_loads() {
     let ids: Vec<&str> = s.clients.iter().map(|c| c.client_id.as_str()).collect();
     assert_eq!(ids, ["wiki", "com.example.desktop", "billing-batch"]);
     assert!(s.clients[1].is_public() && s.clients[1].secret_hash.is_none());
+    let issuers: Vec<&str> = s.upstreams.iter().map(|u| u.issuer.as_str()).collect();
+    assert_eq!(
+        issuers,
+        [
+            "https://dev-123456.okta.com/oauth2/default",
+            "https://example.eu.auth0.com/",
+            "https://sso.example.com/realms/staff"
+        ]
+    );
 }
 
 #[test]

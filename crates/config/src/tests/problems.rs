@@ -230,3 +230,66 @@ fn mfa_defaults_follow_the_issuer() {
     let p = s.provider_config();
     assert_eq!(p.throttle.base_delay, chrono::Duration::seconds(30));
 }
+
+#[test]
+fn upstream_entries_are_checked() {
+    let toml = format!(
+        "{}
+[[upstreams]]
+name = \"Bad Name\"
+kind = \"saml\"
+issuer = \"http://idp.example.com\"
+client_id = \"a\"
+link_by = \"email\"
+jit = \"yes\"
+color = \"blue\"
+
+[[upstreams]]
+name = \"auth0\"
+kind = \"auth0\"
+issuer = \"https://x.auth0.com/\"
+client_id = \"a\"
+client_secret = \"b\"
+scopes = [\"profile\"]
+
+[[upstreams]]
+name = \"okta\"
+kind = \"okta\"
+client_id = \"a\"
+client_secret = {{ env = \"NOPE_NOT_SET\" }}
+claims = {{ subject = \"\" }}
+
+[[upstreams]]
+name = \"keycloak\"
+issuer = \"https://login.example.com/realms/main\"
+client_id = \"a\"
+client_secret = \"b\"
+
+[[upstreams]]
+name = \"keycloak\"
+issuer = \"https://login.example.com/realms/other\"
+client_id = \"a\"
+client_secret = \"b\"
+",
+        minimal()
+    );
+    assert_problems(
+        &problems(&toml, &[]),
+        &[
+            "upstreams[0].name: must be 1-32 characters of a-z 0-9 -",
+            "upstreams[0].kind: unknown kind \"saml\"",
+            "upstreams[0].issuer: must be https",
+            "upstreams[0].client_secret: required",
+            "upstreams[0].link_by: unknown value \"email\"",
+            "upstreams[0].jit: invalid type",
+            "upstreams[0].color: unknown key",
+            "upstreams[1].issuer: not used with kind = \"auth0\"",
+            "upstreams[1].domain: required for kind = \"auth0\"",
+            "upstreams[1].scopes: must include \"openid\"",
+            "upstreams[2].org_url: required for kind = \"okta\"",
+            "upstreams[2].client_secret: environment variable NOPE_NOT_SET",
+            "upstreams[2].claims.subject: must name a claim",
+            "upstreams[4].name: duplicate name \"keycloak\"",
+        ],
+    );
+}
