@@ -30,6 +30,10 @@ pub enum Fault {
     Garbage,
     /// The token endpoint answers after the client's timeout.
     Slow,
+    /// HS256 signed with the client secret (and advertised in discovery).
+    Hs256,
+    /// `azp` names another client.
+    WrongAzp,
 }
 
 struct Inner {
@@ -39,6 +43,7 @@ struct Inner {
     signing: String,
     wrong_key: String,
     jwk: Value,
+    kid: String,
 }
 
 #[derive(Clone)]
@@ -49,6 +54,8 @@ pub struct FakeUpstream {
 }
 
 pub const CLIENT_ID: &str = "lanyard-down";
+/// Long enough to key HS256 (which the downstream must refuse anyway).
+pub const CLIENT_SECRET: &str = "fake-secret-that-is-long-enough-for-hs256";
 
 impl FakeUpstream {
     pub async fn start(listener: tokio::net::TcpListener) -> Self {
@@ -66,6 +73,7 @@ impl FakeUpstream {
             signing: String::from_utf8(kp.to_pem_private_key()).unwrap(),
             wrong_key: String::from_utf8(other.to_pem_private_key()).unwrap(),
             jwk: serde_json::to_value(jwk.as_ref()).unwrap(),
+            kid: "k1".into(),
         }));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -87,6 +95,19 @@ impl FakeUpstream {
     pub fn set(&self, fault: Fault) {
         self.inner.lock().unwrap().fault = fault;
     }
+
+    /// Switch to a new signing key with a new kid (published in the JWKS from now on).
+    pub fn rotate(&self) {
+        let kp = RS256.generate_key_pair(2048).unwrap();
+        let mut jwk = kp.to_jwk_public_key();
+        jwk.set_key_id("k2");
+        jwk.set_algorithm("RS256");
+        jwk.set_key_use("sig");
+        let mut i = self.inner.lock().unwrap();
+        i.signing = String::from_utf8(kp.to_pem_private_key()).unwrap();
+        i.jwk = serde_json::to_value(jwk.as_ref()).unwrap();
+        i.kid = "k2".into();
+    }
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -101,7 +122,7 @@ async fn discovery(State(s): State<Shared>) -> Json<Value> {
         "userinfo_endpoint": format!("{i}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256", "HS256"],
     }))
 }
 
@@ -129,7 +150,7 @@ async fn token(
     State(s): State<Shared>,
     Form(_form): Form<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let (fault, issuer, nonce, key, wrong_key) = {
+    let (fault, issuer, nonce, key, wrong_key, kid) = {
         let i = s.lock().unwrap();
         (
             i.fault,
@@ -137,6 +158,7 @@ async fn token(
             i.nonce.clone(),
             i.signing.clone(),
             i.wrong_key.clone(),
+            i.kid.clone(),
         )
     };
     match fault {
@@ -156,6 +178,9 @@ async fn token(
         "email_verified": fault != Fault::EmailUnverified,
         "preferred_username": "fake",
     });
+    if fault == Fault::WrongAzp {
+        claims["azp"] = json!("another-client");
+    }
     if fault == Fault::NoEmail {
         let m = claims.as_object_mut().unwrap();
         m.remove("email");
@@ -165,18 +190,25 @@ async fn token(
     let mut header = JwsHeader::new();
     header.set_token_type("JWT");
     header.set_key_id(if fault == Fault::UnknownKid {
-        "k2"
+        "unknown"
     } else {
-        "k1"
+        kid.as_str()
     });
-    let pem = if matches!(fault, Fault::BadSignature | Fault::UnknownKid) {
-        wrong_key
-    } else {
-        key
-    };
-    let signer = RS256.signer_from_pem(pem.as_bytes()).unwrap();
     let payload = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
-    let id_token = josekit::jwt::encode_with_signer(&payload, &header, &signer).unwrap();
+    let id_token = if fault == Fault::Hs256 {
+        let signer = josekit::jws::HS256
+            .signer_from_bytes(CLIENT_SECRET.as_bytes())
+            .unwrap();
+        josekit::jwt::encode_with_signer(&payload, &header, &signer).unwrap()
+    } else {
+        let pem = if matches!(fault, Fault::BadSignature | Fault::UnknownKid) {
+            wrong_key
+        } else {
+            key
+        };
+        let signer = RS256.signer_from_pem(pem.as_bytes()).unwrap();
+        josekit::jwt::encode_with_signer(&payload, &header, &signer).unwrap()
+    };
     Json(json!({
         "access_token": "fake-access-token",
         "token_type": "Bearer",

@@ -319,12 +319,7 @@ async fn an_unverified_upstream_email_is_not_linked_and_nothing_is_created() {
     let s = rp.start(&[], &[]);
     let (page, _) = federated_login(&p, &mut b, &s, "ada").await;
     assert_eq!(page.status, 403);
-    assert!(
-        page.body
-            .contains("There is no account here for this identity"),
-        "{}",
-        page.body
-    );
+    assert!(page.body.contains("not verified"), "{}", page.body);
     assert!(
         p.down
             .store
@@ -338,7 +333,7 @@ async fn an_unverified_upstream_email_is_not_linked_and_nothing_is_created() {
         kinds(&p.down)
             .await
             .iter()
-            .any(|(k, d)| k == "federation_refused" && d["reason"] == "no_account")
+            .any(|(k, d)| k == "federation_refused" && d["reason"] == "email_unverified")
     );
     // No session either.
     assert_eq!(
@@ -450,8 +445,46 @@ async fn identities_are_linked_and_unlinked_from_the_account_page() {
     let mut b = p.down.browser();
     b.login("ada").await;
     let account = b.get("/account").await;
-    assert!(account.body.contains("Link Upstream Co"));
-    let (up_login, up_url) = go(&mut b, &p.down.url("/federation/up/start?link=1")).await;
+    assert!(account.body.contains("Link provider"));
+    let csrf = account.input("csrf_token").unwrap();
+    // Linking adds a way in: it needs the password (and a POST with the CSRF token).
+    let res = b
+        .post(
+            "/account/identities/link",
+            &[
+                ("upstream", "up"),
+                ("password", "wrong"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.location().as_deref(),
+        Some("/account?error=reauth#identities")
+    );
+    assert_eq!(
+        b.get("/federation/up/start?link=1")
+            .await
+            .location()
+            .map(|l| l.contains("/federation/")),
+        Some(false)
+    );
+    let res = b
+        .post(
+            "/account/identities/link",
+            &[
+                ("upstream", "up"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    let to_upstream = res.location().expect("to the upstream");
+    assert!(
+        to_upstream.contains("prompt=login"),
+        "a fresh login at the upstream: {to_upstream}"
+    );
+    let (up_login, up_url) = go(&mut b, &to_upstream).await;
     let (page, url) = sign_in_at(&mut b, &up_login, &up_url, "ada").await;
     assert!(
         url.ends_with("/account?notice=linked#identities") || page.body.contains("was linked"),
@@ -552,21 +585,9 @@ async fn logout_continues_to_the_upstream_and_back() {
         "{loc}"
     );
     assert!(loc.contains("client_id=lanyard-down"));
-    // The upstream asks for confirmation (no id_token_hint is sent to it); confirm.
-    let confirm = b.get(&loc).await;
-    assert_eq!(confirm.status, 200, "{}", confirm.body);
-    let csrf = confirm.input("csrf_token").unwrap();
-    let mut form = vec![
-        ("confirm".to_string(), "yes".to_string()),
-        ("csrf_token".to_string(), csrf),
-    ];
-    for key in ["post_logout_redirect_uri", "client_id"] {
-        if let Some(v) = confirm.input(key) {
-            form.push((key.to_string(), v));
-        }
-    }
-    let form_ref: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let back = b.post(&p.up.url("/logout"), &form_ref).await;
+    // The upstream's own ID token goes along as id_token_hint, so it signs out at once.
+    assert!(loc.contains("id_token_hint="), "{loc}");
+    let back = b.get(&loc).await;
     let back_loc = back.location().expect("back to the downstream");
     assert!(
         back_loc.starts_with(&p.down.url("/federation/up/logged-out")),
@@ -712,7 +733,7 @@ async fn a_callback_needs_the_state_of_a_login_started_here_and_only_once() {
 
 // ---- a scripted upstream that misbehaves -------------------------------------------------
 
-use crate::fake_upstream::{CLIENT_ID, FakeUpstream, Fault};
+use crate::fake_upstream::{CLIENT_ID, CLIENT_SECRET, FakeUpstream, Fault};
 
 async fn with_fake(extra: &str) -> (TestApp, FakeUpstream) {
     let fake = FakeUpstream::start(reserve_port().await).await;
@@ -726,7 +747,7 @@ name = "fake"
 display_name = "Fake IdP"
 issuer = "{issuer}"
 client_id = "{CLIENT_ID}"
-client_secret = "fake-secret"
+client_secret = "{CLIENT_SECRET}"
 {extra}
 "#
         )
@@ -797,6 +818,19 @@ async fn every_bad_upstream_answer_gets_a_clear_page_and_nothing_else() {
         ),
         (
             Fault::Garbage,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+        // HS256 keyed with our client secret: refused although discovery lists it.
+        (
+            Fault::Hs256,
+            502,
+            "could not be verified",
+            "invalid_response",
+        ),
+        (
+            Fault::WrongAzp,
             502,
             "could not be verified",
             "invalid_response",
@@ -945,5 +979,45 @@ client_secret = \"b\"
             s.upstreams[0].issuer.trim_end_matches('/')
         ),
         "https://example.eu.auth0.com/.well-known/openid-configuration"
+    );
+}
+
+#[tokio::test]
+async fn jit_does_not_create_a_second_account_for_an_email_in_use() {
+    let (app, fake) = with_fake("jit = true").await;
+    let mut local = lanyard_core::model::User::new("someone", chrono::Utc::now());
+    local.email = Some("fake@example.com".into());
+    app.store.create_user(&local).await.unwrap();
+    fake.set(Fault::None);
+    let (_, page) = attempt(&app).await;
+    assert_eq!(page.status, 403);
+    assert!(
+        page.body.contains("already uses this email address"),
+        "{}",
+        page.body
+    );
+    assert_eq!(app.store.list_users().await.unwrap().len(), 1);
+    assert!(
+        app.store
+            .list_identities(local.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_key_rotation_at_the_upstream_is_picked_up() {
+    let (app, fake) = with_fake("jit = true").await;
+    let (_, page) = attempt(&app).await;
+    assert_eq!(page.location().as_deref(), Some("/account"));
+    // The upstream now signs with a key our cached JWKS does not have.
+    fake.rotate();
+    let (_, page) = attempt(&app).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/account"),
+        "{}",
+        page.body
     );
 }

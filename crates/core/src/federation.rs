@@ -108,6 +108,8 @@ pub struct UpstreamProfile {
     pub groups: Vec<String>,
     pub amr: Vec<String>,
     pub acr: Option<String>,
+    /// The upstream's `auth_time` (from the verified ID token), if it sent one.
+    pub auth_time: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,6 +180,7 @@ pub fn map_claims(
             .get("acr")
             .and_then(Value::as_str)
             .map(str::to_string),
+        auth_time: claims.get("auth_time").and_then(Value::as_i64),
     })
 }
 
@@ -200,8 +203,13 @@ pub enum Refusal {
     NoAccount,
     /// The linked (or matching) account is disabled.
     Disabled,
-    /// JIT needs an email (or username) the upstream did not send.
+    /// JIT needs an email the upstream did not send.
     MissingEmail,
+    /// The upstream says the email is not verified, and linking goes by verified email.
+    EmailUnverified,
+    /// A local account already uses this email: creating a second one would make the address
+    /// ambiguous; the owner can link this identity from their account page.
+    EmailInUse,
 }
 
 impl Refusal {
@@ -214,6 +222,12 @@ impl Refusal {
             Self::MissingEmail => {
                 "The provider did not share the email address this service needs to create your account."
             }
+            Self::EmailUnverified => {
+                "The provider says your email address is not verified, so it can't be matched to an account here. Verify it with the provider and try again."
+            }
+            Self::EmailInUse => {
+                "An account here already uses this email address. Sign in to it with your password, then link this provider from your account page."
+            }
         }
     }
 
@@ -222,6 +236,8 @@ impl Refusal {
             Self::NoAccount => "no_account",
             Self::Disabled => "disabled",
             Self::MissingEmail => "missing_email",
+            Self::EmailUnverified => "email_unverified",
+            Self::EmailInUse => "email_in_use",
         }
     }
 }
@@ -302,7 +318,15 @@ impl Provider {
                     self.audit(k, id, None, ip, d).await?;
                     LinkOutcome::Refused(Refusal::Disabled)
                 }
-                None => LinkOutcome::Refused(Refusal::NoAccount),
+                None => {
+                    let (k, id, d) = audit(
+                        "federation_refused",
+                        None,
+                        json!({ "reason": "no_account" }),
+                    );
+                    self.audit(k, id, None, ip, d).await?;
+                    LinkOutcome::Refused(Refusal::NoAccount)
+                }
             });
         }
         let identity = |user_id| FederatedIdentity {
@@ -341,23 +365,26 @@ impl Provider {
                 return Ok(LinkOutcome::LinkedByEmail(user.clone()));
             }
         }
-        if !upstream.jit {
-            let (k, id, d) = audit(
-                "federation_refused",
-                None,
-                json!({ "reason": "no_account" }),
-            );
+        let refusal = if upstream.link_by == LinkBy::VerifiedEmail
+            && profile.email.is_some()
+            && !profile.email_verified
+        {
+            Some(Refusal::EmailUnverified)
+        } else if !upstream.jit {
+            Some(Refusal::NoAccount)
+        } else if profile.email.is_none() {
+            Some(Refusal::MissingEmail)
+        } else if let Some(email) = &profile.email
+            && !self.store.find_users_by_email(email).await?.is_empty()
+        {
+            Some(Refusal::EmailInUse)
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            let (k, id, d) = audit("federation_refused", None, json!({ "reason": r.reason() }));
             self.audit(k, id, None, ip, d).await?;
-            return Ok(LinkOutcome::Refused(Refusal::NoAccount));
-        }
-        if profile.email.is_none() && profile.username.is_none() {
-            let (k, id, d) = audit(
-                "federation_refused",
-                None,
-                json!({ "reason": "missing_email" }),
-            );
-            self.audit(k, id, None, ip, d).await?;
-            return Ok(LinkOutcome::Refused(Refusal::MissingEmail));
+            return Ok(LinkOutcome::Refused(r));
         }
         for username in username_candidates(profile, &upstream.name) {
             let mut user = User::new(&username, now);
@@ -398,6 +425,12 @@ impl Provider {
                 Err(e) => return Err(e.into()),
             }
         }
+        let (k, id, d) = audit(
+            "federation_refused",
+            None,
+            json!({ "reason": "no_free_username" }),
+        );
+        self.audit(k, id, None, ip, d).await?;
         Ok(LinkOutcome::Refused(Refusal::NoAccount))
     }
 
@@ -432,7 +465,11 @@ impl Provider {
         let auth = Authenticated {
             user_id: user.id,
             sid: random_token(),
-            auth_time: self.now(),
+            // The upstream's auth_time (never in the future) so max_age means what it says.
+            auth_time: profile
+                .auth_time
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map_or(self.now(), |t| t.min(self.now())),
             amr,
             acr: if mfa { ACR_MFA.into() } else { ACR_PWD.into() },
             upstream: Some(upstream.name.clone()),
@@ -502,6 +539,7 @@ mod tests {
             groups: vec![],
             amr: vec![],
             acr: None,
+            auth_time: None,
         };
         let c = username_candidates(&p, "okta");
         assert_eq!(c[0], "ada.lovelacex");

@@ -144,9 +144,10 @@ impl App {
             token_limiter: Arc::new(lanyard_web::ratelimit::RateLimiter::new(
                 settings.rate_limits.token_requests_per_minute,
             )),
-            upstreams: Arc::new(lanyard_web::federation::Upstreams::new(
-                &settings.issuer_str(),
-            )),
+            upstreams: Arc::new(
+                lanyard_web::federation::Upstreams::new(&settings.issuer_str())
+                    .map_err(AppError::Startup)?,
+            ),
         };
         Ok(App {
             state,

@@ -10,13 +10,15 @@ use std::time::{Duration, Instant};
 
 use lanyard_core::federation::Upstream;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
     EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
     Scope, TokenResponse, reqwest,
 };
+use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
 use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
@@ -33,6 +35,28 @@ type Client = CoreClient<
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// Upstream answers larger than this are refused (a provider's documents are a few KB).
 const MAX_BODY: usize = 512 * 1024;
+/// After a failed fetch, and between key refreshes for an unknown `kid`, wait this long before
+/// asking the upstream again: an unreachable upstream or a token with a made-up `kid` must not
+/// turn requests into a storm of outbound fetches.
+const REFETCH_BACKOFF: Duration = Duration::from_secs(30);
+
+/// ID token signatures Lanyard accepts from upstreams: asymmetric only. An HMAC would be keyed
+/// with our client secret (which the upstream's other clients never know, but an allow-list
+/// taken from discovery would let the upstream choose), and `none` is never acceptable.
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+
+/// Claims that describe the authentication itself: only the signed ID token may state them.
+const ID_TOKEN_ONLY: [&str; 8] = ["iss", "aud", "azp", "exp", "iat", "nonce", "amr", "acr"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum FedError {
@@ -56,6 +80,11 @@ struct Cached {
 pub struct Upstreams {
     http: reqwest::Client,
     cache: RwLock<HashMap<String, Cached>>,
+    /// When each upstream last failed to answer, for `REFETCH_BACKOFF`; the lock also lets
+    /// only one fetch run at a time.
+    failed: tokio::sync::Mutex<HashMap<String, Instant>>,
+    /// When each upstream's keys were last refreshed for an unknown `kid`.
+    kid_refresh: tokio::sync::Mutex<HashMap<String, Instant>>,
     /// Our issuer, for callback URLs.
     issuer: String,
 }
@@ -69,19 +98,23 @@ pub struct Started {
 }
 
 impl Upstreams {
-    pub fn new(issuer: &str) -> Self {
+    /// Fails only if the TLS stack cannot be initialised (then Lanyard must not start with a
+    /// client that lacks the timeouts and redirect policy).
+    pub fn new(issuer: &str) -> Result<Self, String> {
         let http = reqwest::ClientBuilder::new()
             // OAuth 2.0 Security BCP: never follow redirects from token or metadata endpoints.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(|e| format!("HTTP client for upstream providers: {e}"))?;
+        Ok(Self {
             http,
             cache: RwLock::new(HashMap::new()),
+            failed: tokio::sync::Mutex::new(HashMap::new()),
+            kid_refresh: tokio::sync::Mutex::new(HashMap::new()),
             issuer: issuer.trim_end_matches('/').to_string(),
-        }
+        })
     }
 
     pub fn redirect_uri(&self, up: &Upstream) -> String {
@@ -118,7 +151,51 @@ impl Upstreams {
             .map_err(|_| FedError::Unavailable(format!("{url} did not answer JSON")))
     }
 
-    /// Fetch discovery and JWKS now (used at start, by the refresher, and on an unknown kid).
+    /// Fetch now, unless this upstream failed within `REFETCH_BACKOFF` (then: the cached copy,
+    /// or the error an unreachable upstream deserves). One fetch at a time.
+    async fn fetch_throttled(&self, up: &Upstream) -> Result<Cached, FedError> {
+        let mut failed = self.failed.lock().await;
+        if failed
+            .get(&up.name)
+            .is_some_and(|t| t.elapsed() < REFETCH_BACKOFF)
+        {
+            drop(failed);
+            return self
+                .cache
+                .read()
+                .await
+                .get(&up.name)
+                .cloned()
+                .ok_or_else(|| {
+                    FedError::Unavailable("the upstream was unreachable moments ago".into())
+                });
+        }
+        let result = self.fetch(up).await;
+        if result.is_err() {
+            failed.insert(up.name.clone(), Instant::now());
+        } else {
+            failed.remove(&up.name);
+        }
+        result
+    }
+
+    /// Re-fetch the keys for an ID token with an unknown `kid`, at most once per
+    /// `REFETCH_BACKOFF` per upstream (a token with a made-up `kid` must not cause a fetch).
+    async fn refresh_for_unknown_kid(&self, up: &Upstream) -> Result<Cached, FedError> {
+        let mut last = self.kid_refresh.lock().await;
+        if last
+            .get(&up.name)
+            .is_some_and(|t| t.elapsed() < REFETCH_BACKOFF)
+        {
+            drop(last);
+            return self.cached(up).await;
+        }
+        last.insert(up.name.clone(), Instant::now());
+        drop(last);
+        self.fetch_throttled(up).await
+    }
+
+    /// Fetch discovery and JWKS now (at start and by the periodic refresher).
     async fn fetch(&self, up: &Upstream) -> Result<Cached, FedError> {
         let base = up.issuer.trim_end_matches('/');
         let doc = self
@@ -130,6 +207,23 @@ impl Upstreams {
                 "the discovery document's issuer is not {:?}",
                 up.issuer
             )));
+        }
+        // Every endpoint we will call or send the browser to must be https (or loopback http, as
+        // the issuer itself may be).
+        for key in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "userinfo_endpoint",
+            "end_session_endpoint",
+        ] {
+            if let Some(url) = doc.get(key).and_then(Value::as_str)
+                && !safe_url(url)
+            {
+                return Err(FedError::Invalid(format!(
+                    "the discovery document's {key} is not https"
+                )));
+            }
         }
         let end_session = doc
             .get("end_session_endpoint")
@@ -157,8 +251,8 @@ impl Upstreams {
         let hit = self.cache.read().await.get(&up.name).cloned();
         match hit {
             Some(c) if c.fetched.elapsed() < METADATA_TTL => Ok(c),
-            Some(stale) => Ok(self.fetch(up).await.unwrap_or(stale)),
-            None => self.fetch(up).await,
+            Some(stale) => Ok(self.fetch_throttled(up).await.unwrap_or(stale)),
+            None => self.fetch_throttled(up).await,
         }
     }
 
@@ -171,8 +265,9 @@ impl Upstreams {
         }
     }
 
+    /// From the cache only: signing out must not wait on an upstream that is down.
     pub async fn end_session_endpoint(&self, up: &Upstream) -> Option<String> {
-        self.cached(up).await.ok()?.end_session
+        self.cache.read().await.get(&up.name)?.end_session.clone()
     }
 
     fn client(&self, up: &Upstream, c: &Cached) -> Result<Client, FedError> {
@@ -186,8 +281,13 @@ impl Upstreams {
         .set_redirect_uri(redirect))
     }
 
-    /// The authorization request (code + PKCE S256 + state + nonce).
-    pub async fn start(&self, up: &Upstream) -> Result<Started, FedError> {
+    /// The authorization request (code + PKCE S256 + state + nonce), with `extra` parameters
+    /// (`prompt=login`, `max_age`) when the login must be fresh at the upstream too.
+    pub async fn start(
+        &self,
+        up: &Upstream,
+        extra: &[(&'static str, String)],
+    ) -> Result<Started, FedError> {
         let cached = self.cached(up).await?;
         let client = self.client(up, &cached)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -200,6 +300,9 @@ impl Upstreams {
             .set_pkce_challenge(challenge);
         for s in up.scopes.iter().filter(|s| *s != "openid") {
             req = req.add_scope(Scope::new(s.clone()));
+        }
+        for (k, v) in extra {
+            req = req.add_extra_param(*k, v.clone());
         }
         let (url, state, nonce) = req.url();
         Ok(Started {
@@ -219,7 +322,7 @@ impl Upstreams {
         verifier: &str,
         nonce: &str,
         need: &[&str],
-    ) -> Result<Map<String, Value>, FedError> {
+    ) -> Result<(Map<String, Value>, String), FedError> {
         let cached = self.cached(up).await?;
         let client = self.client(up, &cached)?;
         let tokens = client
@@ -236,23 +339,30 @@ impl Upstreams {
             .ok_or_else(|| FedError::Invalid("the token response has no id_token".into()))?;
         let nonce = Nonce::new(nonce.to_string());
         let verified = {
-            let verifier = client.id_token_verifier();
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs(ALLOWED_ALGS.to_vec());
             id_token.claims(&verifier, &nonce).map(|_| ())
         };
-        if let Err(e) = verified {
-            let message = e.to_string();
-            // An unknown kid may mean the upstream rotated its keys: refresh the JWKS once.
-            if !message.contains("signature") && !message.contains("key") {
-                return Err(FedError::Invalid(format!(
-                    "the ID token is not valid: {message}"
-                )));
+        match verified {
+            Ok(()) => {}
+            // An unknown kid may mean the upstream rotated its keys: refresh the JWKS (at most
+            // once per REFETCH_BACKOFF) and try again.
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                let fresh = self.refresh_for_unknown_kid(up).await?;
+                let client = self.client(up, &fresh)?;
+                let verifier = client
+                    .id_token_verifier()
+                    .set_allowed_algs(ALLOWED_ALGS.to_vec());
+                id_token
+                    .claims(&verifier, &nonce)
+                    .map_err(|e| FedError::Invalid(format!("the ID token is not valid: {e}")))?;
             }
-            let fresh = self.fetch(up).await?;
-            let client = self.client(up, &fresh)?;
-            let verifier = client.id_token_verifier();
-            id_token
-                .claims(&verifier, &nonce)
-                .map_err(|e| FedError::Invalid(format!("the ID token is not valid: {e}")))?;
+            Err(e) => {
+                return Err(FedError::Invalid(format!("the ID token is not valid: {e}")));
+            }
         }
         // Verified above; read every claim (openidconnect's typed claims drop unknown ones).
         let mut claims = jwt_payload(&id_token.to_string())
@@ -266,6 +376,14 @@ impl Upstreams {
         {
             return Err(FedError::Invalid(
                 "the ID token's iat is missing or in the future".into(),
+            ));
+        }
+        // OIDC Core 3.1.3.7 (4, 5): when azp is present it must be our client_id.
+        if let Some(azp) = claims.get("azp")
+            && azp.as_str() != Some(up.client_id.as_str())
+        {
+            return Err(FedError::Invalid(
+                "the ID token was issued to another party (azp)".into(),
             ));
         }
         if need.iter().any(|c| !claims.contains_key(*c))
@@ -289,10 +407,23 @@ impl Upstreams {
                 ));
             }
             for (k, v) in info {
-                claims.entry(k).or_insert(v);
+                if !ID_TOKEN_ONLY.contains(&k.as_str()) && k != "auth_time" {
+                    claims.entry(k).or_insert(v);
+                }
             }
         }
-        Ok(claims)
+        Ok((claims, id_token.to_string()))
+    }
+}
+
+fn safe_url(raw: &str) -> bool {
+    match url::Url::parse(raw) {
+        Ok(u) => {
+            u.scheme() == "https"
+                || (u.scheme() == "http"
+                    && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))
+        }
+        Err(_) => false,
     }
 }
 

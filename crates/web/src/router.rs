@@ -98,11 +98,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/login/continue", get(mfa::continue_flow))
         .route("/federation/{name}/start", get(federation::start))
-        .route(
-            "/federation/{name}/callback",
-            get(federation::callback).post(federation::callback),
-        )
+        .route("/federation/{name}/callback", get(federation::callback))
         .route("/federation/{name}/logged-out", get(federation::logged_out))
+        .route("/account/identities/link", post(federation::link_start))
         .route("/account/identities/unlink", post(federation::unlink))
         .route("/account", get(account::page))
         .route(

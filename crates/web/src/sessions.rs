@@ -24,6 +24,8 @@ const PENDING_TOTP_KEY: &str = "pending_totp";
 const UPSTREAM_KEY: &str = "upstream_logins";
 /// Where to go after an upstream's logout returns.
 const AFTER_LOGOUT_KEY: &str = "after_upstream_logout";
+/// The upstream's ID token (sealed), for the id_token_hint of an upstream logout.
+const UPSTREAM_ID_TOKEN_KEY: &str = "upstream_id_token";
 const MAX_UPSTREAM_LOGINS: usize = 4;
 
 /// A login sent to an upstream provider, waiting for its callback. The nonce and PKCE verifier
@@ -269,6 +271,15 @@ impl Browser {
         let found = all.remove(i);
         self.0.insert(UPSTREAM_KEY, all).await?;
         Ok(Some(found))
+    }
+
+    pub async fn set_upstream_id_token(&self, sealed: Vec<u8>) -> Result<(), WebError> {
+        self.0.insert(UPSTREAM_ID_TOKEN_KEY, sealed).await?;
+        Ok(())
+    }
+
+    pub async fn upstream_id_token(&self) -> Result<Option<Vec<u8>>, WebError> {
+        Ok(self.0.get::<Vec<u8>>(UPSTREAM_ID_TOKEN_KEY).await?)
     }
 
     pub async fn set_after_logout(&self, target: &str) -> Result<(), WebError> {

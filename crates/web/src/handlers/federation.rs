@@ -20,6 +20,8 @@ use crate::state::AppState;
 /// How long the user may spend at the upstream.
 const UPSTREAM_LOGIN_TIMEOUT: chrono::Duration = chrono::Duration::minutes(10);
 
+const UPSTREAM_ID_TOKEN: &str = "upstream-id-token";
+
 fn sealed_context(upstream: &str) -> String {
     format!("upstream-login:{upstream}")
 }
@@ -72,10 +74,9 @@ async fn fail(
 #[derive(Deserialize)]
 pub struct StartQuery {
     flow: Option<String>,
-    link: Option<String>,
 }
 
-/// GET /federation/{name}/start: send the browser to the upstream.
+/// GET /federation/{name}/start: send the browser to the upstream to sign in.
 pub async fn start(
     State(s): State<AppState>,
     browser: Browser,
@@ -85,28 +86,74 @@ pub async fn start(
 ) -> Result<Response, WebError> {
     let up = upstream_or_404(&s, &name)?;
     let flow = q.flow.filter(|f| !f.is_empty());
+    let mut extra = Vec::new();
     if let Some(id) = flow.as_deref() {
-        load_flow(&s, &browser, Some(id)).await?;
-    }
-    let link_user = if q.link.is_some() {
-        match browser
-            .auth(s.provider.now(), s.config.absolute_lifetime)
-            .await?
-        {
-            Some(a) => Some(a.user_id),
-            None => return Ok(see_other("/login")),
+        let (_, req, _) = load_flow(&s, &browser, Some(id)).await?;
+        // A relying party that wants a fresh login gets one at the upstream too.
+        if req.prompt.login || req.max_age.is_some() {
+            extra.push(("prompt", "login".to_string()));
         }
-    } else {
-        None
+        if let Some(m) = req.max_age {
+            extra.push(("max_age", m.to_string()));
+        }
+    }
+    begin(&s, &browser, up, flow, None, &extra, ip.as_deref()).await
+}
+
+/// POST /account/identities/link: link an upstream identity to the signed-in user. It needs
+/// the CSRF token and the password or a current code (a lasting way into the account is being
+/// added), and the upstream is asked for a fresh login, so whoever is signed in there now is
+/// who gets linked knowingly.
+pub async fn link_start(
+    State(s): State<AppState>,
+    browser: Browser,
+    ClientIp(ip): ClientIp,
+    input: Input,
+) -> Result<Response, WebError> {
+    browser.check_csrf(input.params.get("csrf_token")).await?;
+    let Some(auth) = browser
+        .auth(s.provider.now(), s.config.absolute_lifetime)
+        .await?
+    else {
+        return Ok(see_other("/login"));
     };
-    let started = match s.upstreams.start(up).await {
+    let up = upstream_or_404(&s, input.params.get("upstream").unwrap_or(""))?;
+    let user = s
+        .provider
+        .store
+        .get_user(auth.user_id)
+        .await
+        .map_err(|e| provider_err(e.into()))?
+        .ok_or_else(WebError::flow_expired)?;
+    if let Err(r) =
+        super::mfa::reauthenticate_to(&s, &user, &input, ip.as_deref(), "identities").await?
+    {
+        return Ok(r);
+    }
+    let extra = [
+        ("prompt", "login".to_string()),
+        ("max_age", "0".to_string()),
+    ];
+    begin(&s, &browser, up, None, Some(user.id), &extra, ip.as_deref()).await
+}
+
+async fn begin(
+    s: &AppState,
+    browser: &Browser,
+    up: &Upstream,
+    flow: Option<String>,
+    link_user: Option<uuid::Uuid>,
+    extra: &[(&'static str, String)],
+    ip: Option<&str>,
+) -> Result<Response, WebError> {
+    let started = match s.upstreams.start(up, extra).await {
         Ok(st) => st,
         Err(e) => {
             tracing::warn!(upstream = %up.name, error = %e, "cannot start an upstream login");
             return Err(fail(
-                &s,
+                s,
                 up,
-                ip.as_deref(),
+                ip,
                 "unavailable",
                 StatusCode::BAD_GATEWAY,
                 format!(
@@ -233,7 +280,11 @@ pub async fn callback(
     .into_iter()
     .flatten()
     .collect();
-    let claims = match s.upstreams.finish(up, code, verifier, nonce, &need).await {
+    let (claims, upstream_id_token) = match s
+        .upstreams
+        .finish(up, code, verifier, nonce, &need)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             let (reason, status) = match &e {
@@ -264,6 +315,15 @@ pub async fn callback(
 
     if let Some(user_id) = pending.link_user {
         return link(&s, &browser, up, user_id, &profile, ip).await;
+    }
+    // Kept (sealed) for the id_token_hint of an upstream logout; some upstreams require it.
+    if up.logout_upstream {
+        browser
+            .set_upstream_id_token(
+                s.provider
+                    .seal(UPSTREAM_ID_TOKEN, upstream_id_token.as_bytes()),
+            )
+            .await?;
     }
 
     let outcome = s
@@ -323,7 +383,15 @@ async fn link(
         .auth(s.provider.now(), s.config.absolute_lifetime)
         .await?;
     if signed_in.map(|a| a.user_id) != Some(user_id) {
-        return Ok(see_other("/login"));
+        return Err(fail(
+            s,
+            up,
+            ip,
+            "link_session_changed",
+            StatusCode::BAD_REQUEST,
+            "You are no longer signed in as the account that started linking. Sign in and try again.".into(),
+        )
+        .await);
     }
     let store = &s.provider.store;
     if let Some(existing) = store
@@ -404,7 +472,13 @@ pub async fn unlink(
         .list_identities(user.id)
         .await
         .map_err(|e| provider_err(e.into()))?;
-    if user.password_hash.is_none() && identities.len() <= 1 {
+    // Only identities at configured upstreams can still be used to sign in.
+    let usable = identities
+        .iter()
+        .filter(|i| s.provider.upstream(&i.upstream).is_some())
+        .count();
+    let removing_usable = s.provider.upstream(upstream).is_some();
+    if user.password_hash.is_none() && removing_usable && usable <= 1 {
         return Ok(see_other("/account?error=last_login_method#identities"));
     }
     if store
@@ -428,23 +502,34 @@ pub async fn unlink(
 
 /// Where RP-initiated logout continues when the session came from an upstream with
 /// `logout_upstream`: the upstream's end_session_endpoint, then back here.
-pub async fn upstream_logout_url(s: &AppState, upstream: &str) -> Option<String> {
-    let up = s
-        .provider
-        .upstream(upstream)
-        .filter(|u| u.logout_upstream)?;
-    let endpoint = s.upstreams.end_session_endpoint(up).await?;
+pub async fn upstream_logout_url(
+    s: &AppState,
+    browser: &Browser,
+    upstream: &str,
+) -> Result<Option<String>, WebError> {
+    let Some(up) = s.provider.upstream(upstream).filter(|u| u.logout_upstream) else {
+        return Ok(None);
+    };
+    let Some(endpoint) = s.upstreams.end_session_endpoint(up).await else {
+        return Ok(None);
+    };
     let back = format!(
         "{}/federation/{}/logged-out",
         s.provider.config.issuer, up.name
     );
-    Some(with_query(
-        &endpoint,
-        &[
-            ("client_id".into(), up.client_id.clone()),
-            ("post_logout_redirect_uri".into(), back),
-        ],
-    ))
+    let mut params = vec![
+        ("client_id".to_string(), up.client_id.clone()),
+        ("post_logout_redirect_uri".to_string(), back),
+    ];
+    if let Some(hint) = browser
+        .upstream_id_token()
+        .await?
+        .and_then(|sealed| s.provider.unseal(UPSTREAM_ID_TOKEN, &sealed))
+        .and_then(|b| String::from_utf8(b).ok())
+    {
+        params.push(("id_token_hint".to_string(), hint));
+    }
+    Ok(Some(with_query(&endpoint, &params)))
 }
 
 /// GET /federation/{name}/logged-out: back from the upstream's logout.

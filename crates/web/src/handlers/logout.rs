@@ -117,7 +117,7 @@ pub async fn logout(
     let mut upstream_logout = None;
     if let Some(a) = &auth {
         if let Some(up) = &a.upstream {
-            upstream_logout = super::federation::upstream_logout_url(&s, up).await;
+            upstream_logout = super::federation::upstream_logout_url(&s, &browser, up).await?;
         }
         browser.logout().await?;
         s.provider

@@ -688,8 +688,21 @@ async fn reauthenticate(
     input: &Input,
     ip: Option<&str>,
 ) -> Result<Result<(), Response>, WebError> {
+    reauthenticate_to(s, user, input, ip, "security").await
+}
+
+/// `reauthenticate` for a form in another account-page section (`#section`).
+pub(crate) async fn reauthenticate_to(
+    s: &AppState,
+    user: &User,
+    input: &Input,
+    ip: Option<&str>,
+    section: &str,
+) -> Result<Result<(), Response>, WebError> {
     let Some(proof) = proof(input) else {
-        return Ok(Err(see_other("/account?error=reauth_missing#security")));
+        return Ok(Err(see_other(&format!(
+            "/account?error=reauth_missing#{section}"
+        ))));
     };
     match s
         .provider
@@ -698,10 +711,10 @@ async fn reauthenticate(
         .map_err(provider_err)?
     {
         Ok(()) => Ok(Ok(())),
-        Err(LoginFailure::Throttled(_)) => {
-            Ok(Err(see_other("/account?error=mfa_throttled#security")))
-        }
-        Err(_) => Ok(Err(see_other("/account?error=reauth#security"))),
+        Err(LoginFailure::Throttled(_)) => Ok(Err(see_other(&format!(
+            "/account?error=mfa_throttled#{section}"
+        )))),
+        Err(_) => Ok(Err(see_other(&format!("/account?error=reauth#{section}")))),
     }
 }
 
