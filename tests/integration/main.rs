@@ -9,6 +9,7 @@ mod account;
 mod authorize;
 mod browser;
 mod cli;
+mod conformance;
 mod fake_upstream;
 mod federation;
 mod logout;

@@ -108,6 +108,19 @@ impl Validator<'_> {
         let require_mfa = self
             .take(&at("require_mfa"), raw.require_mfa)
             .unwrap_or(false);
+        let backchannel_logout_uri =
+            self.take(&at("backchannel_logout_uri"), raw.backchannel_logout_uri);
+        if let Some(uri) = &backchannel_logout_uri
+            && let Err(m) = uri::check_redirect_uri(uri, false)
+        {
+            self.problems.push(at("backchannel_logout_uri"), m);
+        }
+        let backchannel_logout_session_required = self
+            .take(
+                &at("backchannel_logout_session_required"),
+                raw.backchannel_logout_session_required,
+            )
+            .unwrap_or(false);
         let require_pkce = self
             .take(&at("require_pkce"), raw.require_pkce)
             .unwrap_or(false);
@@ -126,6 +139,8 @@ impl Validator<'_> {
             id_token_alg,
             require_pkce,
             require_mfa,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             managed_by: "config".to_string(),
         })
     }

@@ -219,6 +219,8 @@ pub(crate) struct RawClient {
     pub id_token_signed_response_alg: Field<String>,
     pub require_pkce: Field<bool>,
     pub require_mfa: Field<bool>,
+    pub backchannel_logout_uri: Field<String>,
+    pub backchannel_logout_session_required: Field<bool>,
 }
 
 #[derive(Deserialize, Default)]

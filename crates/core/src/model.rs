@@ -144,6 +144,12 @@ pub struct Client {
     /// Users must have used a second factor before this client gets a code.
     #[serde(default)]
     pub require_mfa: bool,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens are POSTed when a session ends.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (Lanyard always sends it).
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
     /// Who owns the row: "config" rows are reconciled from the config file.
     pub managed_by: String,
 }

@@ -84,6 +84,9 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<Redeemed<()>>;
     /// Idempotent. Returns true if this call revoked it.
     async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// The clients a browser session (by its public `sid`) obtained a code or grant for, sorted:
+    /// who to notify by back-channel logout.
+    async fn clients_for_sid(&self, sid: &str) -> StoreResult<Vec<String>>;
     /// Revokes every active grant of the user; returns how many.
     async fn revoke_user_grants(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
     async fn get_consent(&self, user_id: Uuid, client_id: &str) -> StoreResult<Option<Consent>>;

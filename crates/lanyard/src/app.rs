@@ -148,6 +148,9 @@ impl App {
                 lanyard_web::federation::Upstreams::new(&settings.issuer_str())
                     .map_err(AppError::Startup)?,
             ),
+            backchannel: Arc::new(
+                lanyard_web::backchannel::Notifier::new().map_err(AppError::Startup)?,
+            ),
         };
         Ok(App {
             state,

@@ -25,6 +25,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "federation",
         include_str!("../../../migrations/postgres/0003_federation.sql"),
     ),
+    (
+        4,
+        "session_index",
+        include_str!("../../../migrations/postgres/0004_session_index.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key serialising first-start signing-key creation across replicas

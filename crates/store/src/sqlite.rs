@@ -28,6 +28,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "federation",
         include_str!("../../../migrations/sqlite/0003_federation.sql"),
     ),
+    (
+        4,
+        "session_index",
+        include_str!("../../../migrations/sqlite/0004_session_index.sql"),
+    ),
 ];
 
 /// Implements every store trait on an SQLite pool (see `store_impl` for the shared bodies).

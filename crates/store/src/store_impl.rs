@@ -437,6 +437,20 @@ macro_rules! impl_store {
                     Ok(done.rows_affected() > 0)
                 }
 
+                async fn clients_for_sid(&self, sid: &str) -> StoreResult<Vec<String>> {
+                    let rows: Vec<(String,)> = sqlx::query_as(
+                        "SELECT client_id FROM grants WHERE sid = $1 UNION SELECT client_id FROM auth_codes WHERE sid = $1",
+                    )
+                    .bind(sid)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let mut ids: Vec<String> = rows.into_iter().map(|(c,)| c).collect();
+                    ids.sort();
+                    ids.dedup();
+                    Ok(ids)
+                }
+
                 async fn revoke_user_grants(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64> {
                     let done = sqlx::query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2")
                         .bind(user_id)

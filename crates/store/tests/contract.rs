@@ -35,7 +35,7 @@ async fn sqlite_db() -> (tempfile::TempDir, Database) {
     // A directory that does not exist yet: connect must create it.
     let url = format!("sqlite://{}/nested/lanyard.db", dir.path().display());
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     (dir, db)
 }
 
@@ -50,7 +50,7 @@ async fn postgres_db(test: &str) -> Option<PgTestDb> {
         .await
         .unwrap();
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     Some(PgTestDb { db, base, url })
 }
 
@@ -247,6 +247,8 @@ fn client(id: &str) -> Client {
         id_token_alg: SigningAlg::ES256,
         require_pkce: true,
         require_mfa: false,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
         managed_by: "config".into(),
     }
 }
@@ -2423,7 +2425,7 @@ async fn postgres_migrate_is_idempotent() {
     for t in tasks {
         applied.extend(t.await.unwrap());
     }
-    assert_eq!(applied, vec![1, 2, 3]);
+    assert_eq!(applied, vec![1, 2, 3, 4]);
     lanyard_store::testing::drop_postgres_database(&base, &fresh)
         .await
         .unwrap();
@@ -2568,7 +2570,7 @@ async fn sqlite_v1_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![2, 3]);
+    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     upgraded_database_works(db.store(), &old_user).await;
 }
@@ -2595,7 +2597,7 @@ async fn postgres_v1_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![2, 3]);
+    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     upgraded_database_works(db.store(), &old_user).await;
     db.close().await;
@@ -2635,7 +2637,7 @@ async fn sqlite_v2_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![3]);
+    assert_eq!(db.migrate().await.unwrap(), vec![3, 4]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     let store = db.store();
     assert_eq!(
@@ -2679,7 +2681,7 @@ async fn postgres_v2_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![3]);
+    assert_eq!(db.migrate().await.unwrap(), vec![3, 4]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     let store = db.store();
     assert_eq!(
@@ -2699,7 +2701,7 @@ async fn postgres_v2_database_is_upgraded() {
 async fn sqlite_in_memory_database_works() {
     // max_connections is forced to 1, so every query sees the same database.
     let db = Database::connect("sqlite::memory:", 8).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     let store = db.store();
     let u = new_user(&store, "alice").await;
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(u));

@@ -47,7 +47,8 @@ impl<S: Send + Sync> FromRequest<S> for Input {
         let method = req.method().clone();
         let headers = req.headers().clone();
         let pairs = if method == Method::POST {
-            if !is_form(&headers) {
+            let has_type = headers.contains_key(header::CONTENT_TYPE);
+            if has_type && !is_form(&headers) {
                 return Err(WebError::OAuth(OAuthError::invalid_request(
                     "the body must be application/x-www-form-urlencoded",
                 )));
@@ -57,6 +58,13 @@ impl<S: Send + Sync> FromRequest<S> for Input {
                     "the request body is too large or unreadable",
                 ))
             })?;
+            // A POST without a body (userinfo with the token in the Authorization header,
+            // RFC 6750 2.1) has no parameters; a body needs the form content type.
+            if !has_type && !body.is_empty() {
+                return Err(WebError::OAuth(OAuthError::invalid_request(
+                    "the body must be application/x-www-form-urlencoded",
+                )));
+            }
             decode_pairs(&body).map_err(WebError::OAuth)?
         } else {
             decode_pairs(req.uri().query().unwrap_or("").as_bytes()).map_err(WebError::OAuth)?

@@ -1,5 +1,6 @@
 //! lanyard-web: the HTTP face of Lanyard. Handlers translate requests into `Provider` calls;
 //! `error.rs` alone decides how failures look; pages are rendered from embedded templates.
+pub mod backchannel;
 pub mod error;
 pub mod federation;
 pub mod handlers;

@@ -34,4 +34,6 @@ pub struct AppState {
     pub token_limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Upstream providers' discovery cache and HTTP client.
     pub upstreams: Arc<crate::federation::Upstreams>,
+    /// Back-channel logout deliveries.
+    pub backchannel: Arc<crate::backchannel::Notifier>,
 }

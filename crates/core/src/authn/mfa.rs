@@ -194,10 +194,11 @@ impl Provider {
         acr_values: &[String],
     ) -> ProviderResult<bool> {
         let policy = &self.config.mfa;
-        if policy.require_for_all
-            || client.is_some_and(|c| c.require_mfa)
-            || acr_values.iter().any(|a| a == ACR_MFA)
-        {
+        // OIDC Core 3.1.2.1: acr_values lists acceptable levels. Asking for the MFA level
+        // only (not also the password level) makes it a requirement: step-up.
+        let asks_mfa_only = acr_values.iter().any(|a| a == ACR_MFA)
+            && !acr_values.iter().any(|a| a == crate::authn::ACR_PWD);
+        if policy.require_for_all || client.is_some_and(|c| c.require_mfa) || asks_mfa_only {
             return Ok(true);
         }
         if policy.require_for_groups.is_empty() {

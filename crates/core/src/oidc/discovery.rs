@@ -2,7 +2,7 @@
 //! implemented and nothing more.
 use serde_json::{Value, json};
 
-use crate::authn::ACR_PWD;
+use crate::authn::{ACR_MFA, ACR_PWD};
 use crate::model::SigningAlg;
 use crate::oidc::scopes;
 
@@ -34,7 +34,10 @@ pub fn document(issuer: &str, algs: &[SigningAlg]) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "acr_values_supported": [ACR_PWD],
+        "acr_values_supported": [ACR_PWD, ACR_MFA],
+        // OIDC Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`, and ID tokens do too.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         // RFC 9207: `iss` is returned in every authorization response.
         "authorization_response_iss_parameter_supported": true,
     })

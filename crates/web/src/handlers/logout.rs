@@ -119,6 +119,13 @@ pub async fn logout(
         if let Some(up) = &a.upstream {
             upstream_logout = super::federation::upstream_logout_url(&s, &browser, up).await?;
         }
+        // OIDC Back-Channel Logout: tell every client this session signed in to.
+        let deliveries = s
+            .provider
+            .logout_tokens(a.user_id, &a.sid)
+            .await
+            .map_err(WebError::from_provider_page)?;
+        s.backchannel.send(deliveries);
         browser.logout().await?;
         s.provider
             .audit(

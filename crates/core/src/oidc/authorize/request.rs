@@ -317,6 +317,8 @@ pub(crate) mod tests_support {
             id_token_alg: SigningAlg::RS256,
             require_pkce: false,
             require_mfa: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             managed_by: "config".into(),
         }
     }
