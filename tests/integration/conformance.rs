@@ -1342,3 +1342,87 @@ macro_rules! basic_plan {
 
 basic_plan!(basic, super::Mode::Query);
 basic_plan!(formpost, super::Mode::FormPost);
+
+// ---- Dynamic plan: the one module a static-client OP can run -------------------------------
+
+/// oidcc-server-rotate-keys: after the operator rotates the signing keys, the JWKS has a new key
+/// and still the old one. Beyond the module: an RP that cached the JWKS (for its max-age) keeps
+/// verifying through the rotation, because the new key is published before it signs.
+#[tokio::test]
+async fn oidcc_server_rotate_keys() {
+    let o = op(Mode::Query, "").await;
+    let jwks = |app: &TestApp| {
+        let http = app.http();
+        let url = app.url("/jwks");
+        async move {
+            let v = http.get(url).send().await.unwrap().json_value().await;
+            v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = jwks(&o.app).await;
+    // `o.rp` discovered (and cached) the JWKS when it was built, before the rotation.
+    let mut b = o.app.browser();
+    let s = o.start(&[], &[]);
+    let (_, old_tokens) = o.code_flow(&mut b, &s).await;
+    o.rp.verify(&old_tokens, Some(&s.nonce));
+
+    let cipher = lanyard::app::cipher(&o.app.app.settings).unwrap();
+    let publish_ahead = Duration::minutes(10); // ≥ signing.jwks_max_age (5 minutes)
+    let new = lanyard_core::oidc::keys::rotate(
+        o.app.store.as_ref(),
+        &cipher,
+        lanyard_core::model::SigningAlg::RS256,
+        o.app.clock.now(),
+        publish_ahead,
+    )
+    .await
+    .unwrap();
+    o.app.app.state.provider.keys.reload().await.unwrap();
+    let after = jwks(&o.app).await;
+    assert!(after.contains(&new.kid), "the new key is published at once");
+    for kid in &before {
+        assert!(after.contains(kid), "the old key is still published");
+    }
+    // Until the switch, tokens are still signed by the old key: the stale cache verifies them.
+    let s = o.start(&[], &[("prompt", "login")]);
+    let (_, t) = o.code_flow(&mut b, &s).await;
+    assert_ne!(jwt_header(&id_token(&t))["kid"], new.kid.as_str());
+    o.rp.verify(&t, Some(&s.nonce));
+    // An RP refreshing its cache within max-age (5 min) sees the new key before it signs.
+    o.app.clock.advance(Duration::minutes(5));
+    let refreshed = TestRp::new(
+        &o.app,
+        "web",
+        Some(SECRET),
+        AuthType::BasicAuth,
+        Alg::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+    o.app
+        .clock
+        .advance(Duration::minutes(5) + Duration::seconds(1));
+    o.app.app.state.provider.keys.reload().await.unwrap();
+    let s = refreshed.start(&[], &[("prompt", "login")]);
+    let r = o.authorize(&mut b, &s.url).await;
+    let code = r.param("code").unwrap().to_string();
+    let t = refreshed
+        .exchange(
+            &code,
+            openidconnect::PkceCodeVerifier::new(s.verifier.secret().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        jwt_header(&id_token(&t))["kid"],
+        new.kid.as_str(),
+        "the new key signs now"
+    );
+    refreshed.verify(&t, Some(&s.nonce));
+    // Tokens signed before the switch still verify against the current JWKS.
+    refreshed.verify(&old_tokens, None);
+}
