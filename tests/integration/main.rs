@@ -15,4 +15,5 @@ mod federation;
 mod logout;
 mod mfa;
 mod operations;
+mod registration;
 mod tokens;

@@ -141,6 +141,12 @@ impl Validator<'_> {
             require_mfa,
             backchannel_logout_uri,
             backchannel_logout_session_required,
+            logo_uri: None,
+            policy_uri: None,
+            tos_uri: None,
+            jwks: None,
+            jwks_uri: None,
+            registration_token_hash: None,
             managed_by: "config".to_string(),
         })
     }

@@ -31,8 +31,8 @@ pub use duration::render as render_duration;
 pub use error::{ConfigErrors, ConfigProblem};
 pub use settings::{
     DatabaseSettings, EncryptionSettings, LockoutSettings, LogFormat, LoggingSettings, MfaSettings,
-    OAuthSettings, PasswordSettings, RateLimitSettings, SessionSettings, Settings, SigningSettings,
-    TokenSettings, UiSettings, chrono_duration,
+    OAuthSettings, PasswordSettings, RateLimitSettings, RegistrationSettings, SessionSettings,
+    Settings, SigningSettings, TokenSettings, UiSettings, chrono_duration,
 };
 pub use validate::valid_group_name;
 

@@ -75,6 +75,7 @@ struct Document {
     mfa: Option<Value>,
     lockout: Option<Value>,
     rate_limits: Option<Value>,
+    registration: Option<Value>,
     ui: Option<Value>,
     logging: Option<Value>,
     clients: Option<Value>,
@@ -97,6 +98,7 @@ pub(crate) struct RawConfig {
     pub mfa: RawMfa,
     pub lockout: RawLockout,
     pub rate_limits: RawRateLimits,
+    pub registration: RawRegistration,
     pub ui: RawUi,
     pub logging: RawLogging,
     /// With their index in the file, for key paths; entries that are not tables are left out.
@@ -192,6 +194,13 @@ pub(crate) struct RawRateLimits {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
+pub(crate) struct RawRegistration {
+    pub mode: Field<String>,
+    pub initial_access_token: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub(crate) struct RawUi {
     pub product_name: Field<String>,
 }
@@ -270,6 +279,7 @@ pub(crate) fn parse(table: Table, problems: &mut Problems) -> RawConfig {
         mfa: section(doc.mfa, "mfa", problems),
         lockout: section(doc.lockout, "lockout", problems),
         rate_limits: section(doc.rate_limits, "rate_limits", problems),
+        registration: section(doc.registration, "registration", problems),
         ui: section(doc.ui, "ui", problems),
         logging: section(doc.logging, "logging", problems),
         clients: array_of_tables(doc.clients, "clients", problems),

@@ -29,6 +29,7 @@ pub struct Settings {
     pub mfa: MfaSettings,
     pub lockout: LockoutSettings,
     pub rate_limits: RateLimitSettings,
+    pub registration: RegistrationSettings,
     pub ui: UiSettings,
     pub logging: LoggingSettings,
     /// Clients declared in the file (`managed_by = "config"`), to be reconciled into the store.
@@ -71,6 +72,7 @@ impl Settings {
                 ip_max_failures: self.lockout.ip_max_failures,
             },
             upstreams: self.upstreams.clone(),
+            registration_enabled: self.registration != RegistrationSettings::Off,
         }
     }
 }
@@ -195,6 +197,16 @@ pub struct LockoutSettings {
     pub base_delay: Duration,
     pub max_delay: Duration,
     pub ip_max_failures: u64,
+}
+
+/// `[registration]`: dynamic client registration (RFC 7591).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationSettings {
+    Off,
+    /// Anyone may register a client.
+    Open,
+    /// Registration needs this initial access token (RFC 7591 3).
+    Token(Secret<String>),
 }
 
 /// `[rate_limits]`: per-client request budgets.

@@ -335,6 +335,7 @@ fn shipped_example_loads() {
         ("OKTA_CLIENT_SECRET", "okta".to_string()),
         ("AUTH0_CLIENT_SECRET", "auth0".to_string()),
         ("KEYCLOAK_CLIENT_SECRET", "kc".to_string()),
+        ("LANYARD_REGISTRATION_TOKEN", "register-me".to_string()),
     ];
     let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let s = load_from_str(

@@ -2,7 +2,7 @@
 //!
 //! Redirect URIs are stored exactly as written, because `/authorize` and `/logout` compare them
 //! by exact string (OIDC Core 3.1.2.1); `url::Url` is only used to check them.
-use url::{Host, Url};
+use url::Url;
 
 /// OIDC Discovery 3: the issuer is an https URL with no query or fragment. Plain http is allowed
 /// only on a loopback host, for local development.
@@ -48,43 +48,8 @@ pub(crate) fn check_upstream_issuer(raw: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Redirect and post-logout redirect URIs (RFC 6749 3.1.2, RFC 8252 7, RFC 9700 2.1): absolute,
-/// no fragment; https, or http on a loopback host, or, for public native clients only, a private
-/// scheme named after a reverse domain (`com.example.app:/cb`).
-pub(crate) fn check_redirect_uri(raw: &str, public_client: bool) -> Result<(), String> {
-    if raw.trim() != raw {
-        return Err("must not start or end with whitespace".to_string());
-    }
-    let url = Url::parse(raw).map_err(|e| format!("not an absolute URL ({e})"))?;
-    if url.fragment().is_some() {
-        return Err("must not contain a fragment".to_string());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain a user name or password".to_string());
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(&url) => Ok(()),
-        "http" => Err("must be https, or http on a loopback host".to_string()),
-        _ if !public_client => {
-            Err("must be https, or http on a loopback host (custom schemes are for public native clients only)".to_string())
-        }
-        scheme if !scheme.contains('.') => {
-            Err("a custom scheme must be a reverse domain name such as com.example.app (RFC 8252 7.1)".to_string())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// RFC 8252 7.3 loopback hosts, plus `localhost` for development convenience.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
+// Redirect URI rules are shared with dynamic client registration, so they live in core.
+pub(crate) use lanyard_core::oidc::uris::{check_redirect_uri, is_loopback};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

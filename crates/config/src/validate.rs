@@ -16,10 +16,12 @@ use crate::raw::{
     RawSessions, RawSigning, RawTokens,
 };
 use crate::secret_ref::Sources;
+use lanyard_core::secret::Secret;
+
 use crate::settings::{
     DatabaseSettings, LockoutSettings, LoggingSettings, MfaSettings, OAuthSettings,
-    PasswordSettings, RateLimitSettings, SessionSettings, Settings, SigningSettings, TokenSettings,
-    UiSettings,
+    PasswordSettings, RateLimitSettings, RegistrationSettings, SessionSettings, Settings,
+    SigningSettings, TokenSettings, UiSettings,
 };
 use crate::{duration, secret_ref, uri};
 
@@ -92,6 +94,33 @@ impl<'a> Validator<'a> {
                 )
                 .unwrap_or(600),
         };
+        let registration = match self
+            .take("registration.mode", raw.registration.mode)
+            .as_deref()
+        {
+            None | Some("off") => RegistrationSettings::Off,
+            Some("open") => RegistrationSettings::Open,
+            Some("token") => match raw.registration.initial_access_token {
+                Some(v) => self
+                    .secret_string("registration.initial_access_token", v)
+                    .map(|t| RegistrationSettings::Token(Secret::new(t)))
+                    .unwrap_or(RegistrationSettings::Off),
+                None => {
+                    self.problems.push(
+                        "registration.initial_access_token",
+                        "required when mode = \"token\"",
+                    );
+                    RegistrationSettings::Off
+                }
+            },
+            Some(other) => {
+                self.problems.push(
+                    "registration.mode",
+                    format!("unknown mode {other:?}; allowed: off, open, token"),
+                );
+                RegistrationSettings::Off
+            }
+        };
         let product_name = self
             .take("ui.product_name", raw.ui.product_name)
             .unwrap_or_else(|| "Lanyard".into());
@@ -114,6 +143,7 @@ impl<'a> Validator<'a> {
             mfa,
             lockout,
             rate_limits,
+            registration,
             ui: UiSettings { product_name },
             logging,
             clients,

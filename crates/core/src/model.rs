@@ -150,6 +150,22 @@ pub struct Client {
     /// The client needs `sid` in logout tokens (Lanyard always sends it).
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    /// RFC 7591 2 metadata shown to users on the consent page (dynamically registered clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    /// RFC 7591 2: the client's public keys, by value or by reference (kept for later use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// RFC 7592: SHA-256 (base64url) of the registration access token, for dynamically
+    /// registered clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_token_hash: Option<String>,
     /// Who owns the row: "config" rows are reconciled from the config file.
     pub managed_by: String,
 }

@@ -39,6 +39,8 @@ pub struct ProviderConfig {
     pub throttle: ThrottlePolicy,
     /// `[[upstreams]]`: other OpenID providers users may sign in through.
     pub upstreams: Vec<crate::federation::Upstream>,
+    /// Dynamic client registration is on (discovery lists `registration_endpoint`).
+    pub registration_enabled: bool,
 }
 
 pub struct Provider {
@@ -77,7 +79,12 @@ impl Provider {
         passwords: PasswordHasherPool,
         cipher: Arc<Cipher>,
     ) -> Self {
-        let discovery = discovery::document(&config.issuer, &config.algorithms).to_string();
+        let discovery = discovery::document(
+            &config.issuer,
+            &config.algorithms,
+            config.registration_enabled,
+        )
+        .to_string();
         Self {
             config,
             store,

@@ -60,6 +60,13 @@ pub fn web_config(settings: &Settings) -> WebConfig {
         absolute_lifetime: dur(settings.sessions.absolute_lifetime),
         flow_lifetime: Duration::minutes(30),
         jwks_max_age: dur(settings.signing.jwks_max_age),
+        registration: match &settings.registration {
+            lanyard_config::RegistrationSettings::Off => lanyard_web::Registration::Off,
+            lanyard_config::RegistrationSettings::Open => lanyard_web::Registration::Open,
+            lanyard_config::RegistrationSettings::Token(t) => {
+                lanyard_web::Registration::Token(t.clone())
+            }
+        },
     }
 }
 

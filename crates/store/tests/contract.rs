@@ -249,6 +249,12 @@ fn client(id: &str) -> Client {
         require_mfa: false,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        logo_uri: None,
+        policy_uri: None,
+        tos_uri: None,
+        jwks: None,
+        jwks_uri: None,
+        registration_token_hash: None,
         managed_by: "config".into(),
     }
 }

@@ -14,4 +14,4 @@ pub mod state;
 pub mod templates;
 
 pub use router::router;
-pub use state::{AppState, WebConfig};
+pub use state::{AppState, Registration, WebConfig};

@@ -16,7 +16,9 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::handlers::{account, authorize, federation, login, logout, mfa, ops, token, wellknown};
+use crate::handlers::{
+    account, authorize, federation, login, logout, mfa, ops, registration, token, wellknown,
+};
 use crate::input::MAX_BODY;
 use crate::session_store::DbSessionStore;
 use crate::state::AppState;
@@ -26,7 +28,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// DESIGN §6: no inline script or style, no framing, no referrer, no sniffing. HTML pages carry
 /// CSRF tokens and personal data, so nothing is cached unless a handler said otherwise.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+// img-src allows https: for the logos of dynamically registered clients on the consent page.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 async fn security_headers(req: Request, next: Next) -> Response {
@@ -128,6 +131,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jwks", get(wellknown::jwks))
         .route("/token", post(token::token))
+        .route("/register", post(registration::register))
+        .route("/register/{client_id}", get(registration::read))
         .route("/userinfo", get(token::userinfo).post(token::userinfo))
         .route("/introspect", post(token::introspect))
         .route("/revoke", post(token::revoke))

@@ -22,6 +22,17 @@ pub struct WebConfig {
     pub flow_lifetime: chrono::Duration,
     /// `Cache-Control: max-age` for discovery and JWKS.
     pub jwks_max_age: chrono::Duration,
+    /// Dynamic client registration.
+    pub registration: Registration,
+}
+
+/// Who may use `/register` (RFC 7591).
+#[derive(Debug, Clone)]
+pub enum Registration {
+    Off,
+    Open,
+    /// An initial access token is required.
+    Token(lanyard_core::secret::Secret<String>),
 }
 
 #[derive(Clone)]

@@ -6,10 +6,10 @@ use crate::authn::{ACR_MFA, ACR_PWD};
 use crate::model::SigningAlg;
 use crate::oidc::scopes;
 
-pub fn document(issuer: &str, algs: &[SigningAlg]) -> Value {
+pub fn document(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value {
     let algs: Vec<&str> = algs.iter().map(|a| a.as_str()).collect();
     let auth_methods = ["client_secret_basic", "client_secret_post"];
-    json!({
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
@@ -40,7 +40,14 @@ pub fn document(issuer: &str, algs: &[SigningAlg]) -> Value {
         "backchannel_logout_session_supported": true,
         // RFC 9207: `iss` is returned in every authorization response.
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if registration && let Some(o) = doc.as_object_mut() {
+        o.insert(
+            "registration_endpoint".into(),
+            format!("{issuer}/register").into(),
+        );
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -52,6 +59,7 @@ mod tests {
         let d = document(
             "https://id.example.com",
             &[SigningAlg::RS256, SigningAlg::EdDSA],
+            false,
         );
         assert_eq!(d["issuer"], "https://id.example.com");
         assert_eq!(d["token_endpoint"], "https://id.example.com/token");

@@ -1,8 +1,11 @@
-//! The OpenID Provider protocol: OIDC Core 1.0, Discovery 1.0, RFC 6749/7636/7009/7662/9068/9207.
+//! The OpenID Provider protocol: OIDC Core 1.0, Discovery 1.0, RFC 6749/7636/7009/7662/9068/9207,
+//! dynamic registration (RFC 7591/7592).
 pub mod authorize;
 pub mod discovery;
 pub mod error;
 pub mod keys;
 pub mod params;
+pub mod registration;
 pub mod scopes;
 pub mod token;
+pub mod uris;

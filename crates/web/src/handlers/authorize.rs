@@ -208,7 +208,11 @@ pub async fn consent_page(
         .filter_map(|sc| scopes::describe(sc).map(|(title, description)| json!({ "name": sc, "title": title, "description": description })))
         .collect();
     let ctx = json!({
-        "client": { "name": client.name, "client_id": client.client_id },
+        "client": {
+            "name": client.name, "client_id": client.client_id,
+            "logo_uri": client.logo_uri, "policy_uri": client.policy_uri, "tos_uri": client.tos_uri,
+            "registered": client.managed_by == "registration",
+        },
         "scopes": scopes,
         "user": user,
         "flow": flow.id,

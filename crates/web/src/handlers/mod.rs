@@ -6,6 +6,7 @@ pub mod login;
 pub mod logout;
 pub mod mfa;
 pub mod ops;
+pub mod registration;
 pub mod token;
 pub mod wellknown;
 

@@ -1,0 +1,358 @@
+//! Dynamic client registration (RFC 7591) and client read (RFC 7592 2.1).
+//!
+//! Registered clients are confidential `client_secret_basic`/`client_secret_post` clients or
+//! public ones (`none`, PKCE required), code flow only; they are never `trusted` (users always
+//! see the consent page, with the client's logo, policy and terms). Only hashes of the client
+//! secret and the registration access token are stored.
+use serde_json::{Map, Value, json};
+
+use crate::model::{AuthMethod, Client, GrantType, SigningAlg};
+use crate::oidc::error::ProviderResult;
+use crate::oidc::scopes;
+use crate::oidc::uris::check_redirect_uri;
+use crate::provider::Provider;
+use crate::secret::{b64url, ct_eq, hash_token, random_token};
+
+/// RFC 7591 3.2.2 error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationError {
+    /// `invalid_redirect_uri` or `invalid_client_metadata`.
+    pub error: &'static str,
+    pub description: String,
+}
+
+fn metadata_error(description: impl Into<String>) -> RegistrationError {
+    RegistrationError {
+        error: "invalid_client_metadata",
+        description: description.into(),
+    }
+}
+
+fn redirect_error(description: impl Into<String>) -> RegistrationError {
+    RegistrationError {
+        error: "invalid_redirect_uri",
+        description: description.into(),
+    }
+}
+
+/// A successful registration: the client and the two secrets shown once.
+#[derive(Debug)]
+pub struct Registered {
+    pub client: Client,
+    pub client_secret: Option<String>,
+    pub registration_access_token: String,
+}
+
+fn opt_string(m: &Map<String, Value>, key: &str) -> Result<Option<String>, RegistrationError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= 2048 => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(metadata_error(format!("{key} is too long"))),
+        Some(_) => Err(metadata_error(format!("{key} must be a string"))),
+    }
+}
+
+fn string_list(
+    m: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<Vec<String>>, RegistrationError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) if items.len() <= 32 => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| metadata_error(format!("{key} must be an array of strings")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(metadata_error(format!(
+            "{key} must be an array of at most 32 strings"
+        ))),
+    }
+}
+
+/// A URL shown to users or fetched later: https, or http on a loopback host.
+fn web_url(m: &Map<String, Value>, key: &str) -> Result<Option<String>, RegistrationError> {
+    let Some(u) = opt_string(m, key)? else {
+        return Ok(None);
+    };
+    check_redirect_uri(&u, false).map_err(|e| metadata_error(format!("{key} {e}")))?;
+    Ok(Some(u))
+}
+
+/// Validate registration metadata into a client (RFC 7591 2, 3.2.2).
+pub fn client_from_metadata(
+    meta: &Value,
+    client_id: String,
+    algorithms: &[SigningAlg],
+) -> Result<Client, RegistrationError> {
+    let m = meta
+        .as_object()
+        .ok_or_else(|| metadata_error("the request body must be a JSON object"))?;
+    let auth_method = match opt_string(m, "token_endpoint_auth_method")?.as_deref() {
+        None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
+        Some("client_secret_post") => AuthMethod::ClientSecretPost,
+        Some("none") => AuthMethod::None,
+        Some(other) => {
+            return Err(metadata_error(format!(
+                "token_endpoint_auth_method {other:?} is not supported; use client_secret_basic, client_secret_post or none"
+            )));
+        }
+    };
+    let public = auth_method == AuthMethod::None;
+    let mut grant_types = Vec::new();
+    for g in string_list(m, "grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]) {
+        let grant = match g.as_str() {
+            "authorization_code" => GrantType::AuthorizationCode,
+            "refresh_token" => GrantType::RefreshToken,
+            "client_credentials" if !public => GrantType::ClientCredentials,
+            other => {
+                return Err(metadata_error(format!(
+                    "grant type {other:?} is not supported"
+                )));
+            }
+        };
+        if !grant_types.contains(&grant) {
+            grant_types.push(grant);
+        }
+    }
+    for rt in string_list(m, "response_types")?.unwrap_or_else(|| vec!["code".into()]) {
+        if rt != "code" {
+            return Err(metadata_error(format!(
+                "response type {rt:?} is not supported (code flow only)"
+            )));
+        }
+    }
+    let redirect_uris = string_list(m, "redirect_uris")?.unwrap_or_default();
+    if redirect_uris.is_empty() && grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(redirect_error(
+            "redirect_uris is required for the authorization_code grant",
+        ));
+    }
+    for uri in &redirect_uris {
+        check_redirect_uri(uri, public).map_err(|e| redirect_error(format!("{uri:?} {e}")))?;
+    }
+    let post_logout_redirect_uris =
+        string_list(m, "post_logout_redirect_uris")?.unwrap_or_default();
+    for uri in &post_logout_redirect_uris {
+        check_redirect_uri(uri, public).map_err(|e| redirect_error(format!("{uri:?} {e}")))?;
+    }
+    let scopes = match opt_string(m, "scope")? {
+        Some(s) => {
+            let list = scopes::parse(&s);
+            if let Some(bad) = list
+                .iter()
+                .find(|s| !scopes::SUPPORTED.contains(&s.as_str()))
+            {
+                return Err(metadata_error(format!("scope {bad:?} is not supported")));
+            }
+            list
+        }
+        None => vec!["openid".into(), "profile".into(), "email".into()],
+    };
+    let id_token_alg = match opt_string(m, "id_token_signed_response_alg")? {
+        None => SigningAlg::RS256,
+        Some(a) => match SigningAlg::parse(&a) {
+            Some(alg) if algorithms.contains(&alg) => alg,
+            _ => {
+                return Err(metadata_error(format!(
+                    "id_token_signed_response_alg {a:?} is not supported"
+                )));
+            }
+        },
+    };
+    match opt_string(m, "subject_type")?.as_deref() {
+        None | Some("public") => {}
+        Some(_) => return Err(metadata_error("subject_type: only \"public\" is supported")),
+    }
+    if m.contains_key("sector_identifier_uri") {
+        return Err(metadata_error(
+            "sector_identifier_uri: pairwise subjects are not supported",
+        ));
+    }
+    let jwks_uri = web_url(m, "jwks_uri")?;
+    let jwks = match m.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(o)) if o.get("keys").is_some_and(Value::is_array) => Some(v.clone()),
+        Some(_) => return Err(metadata_error("jwks must be a JWK Set ({\"keys\": [...]})")),
+    };
+    // RFC 7591 2: jwks and jwks_uri MUST NOT both be present.
+    if jwks.is_some() && jwks_uri.is_some() {
+        return Err(metadata_error("use jwks or jwks_uri, not both"));
+    }
+    let name = opt_string(m, "client_name")?
+        .map(|n| n.trim().chars().take(100).collect::<String>())
+        .filter(|n| !n.is_empty());
+    Ok(Client {
+        name: name.unwrap_or_else(|| client_id.clone()),
+        client_id,
+        secret_hash: None,
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        auth_method,
+        scopes,
+        trusted: false,
+        id_token_alg,
+        require_pkce: false,
+        require_mfa: false,
+        backchannel_logout_uri: web_url(m, "backchannel_logout_uri")?,
+        backchannel_logout_session_required: m
+            .get("backchannel_logout_session_required")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        logo_uri: web_url(m, "logo_uri")?,
+        policy_uri: web_url(m, "policy_uri")?,
+        tos_uri: web_url(m, "tos_uri")?,
+        jwks,
+        jwks_uri,
+        registration_token_hash: None,
+        managed_by: "registration".into(),
+    })
+}
+
+impl Provider {
+    /// Register a client (RFC 7591 3). The outer error is infrastructure.
+    pub async fn register_client(
+        &self,
+        meta: &Value,
+        ip: Option<&str>,
+    ) -> ProviderResult<Result<Registered, RegistrationError>> {
+        let client_id = format!("dyn-{}", &random_token()[..22]);
+        let mut client = match client_from_metadata(meta, client_id, &self.config.algorithms) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let client_secret = (!client.is_public()).then(random_token);
+        client.secret_hash = client_secret.as_deref().map(hash_token);
+        let rat = random_token();
+        client.registration_token_hash = Some(b64url(&hash_token(&rat)));
+        self.store.upsert_client(&client).await?;
+        self.audit(
+            "client_registered",
+            None,
+            Some(&client.client_id),
+            ip,
+            json!({ "redirect_uris": client.redirect_uris, "auth_method": client.auth_method.as_str() }),
+        )
+        .await?;
+        Ok(Ok(Registered {
+            client,
+            client_secret,
+            registration_access_token: rat,
+        }))
+    }
+
+    /// RFC 7592 2.1: the client, when `token` is its registration access token.
+    pub async fn registered_client(
+        &self,
+        client_id: &str,
+        token: &str,
+    ) -> ProviderResult<Option<Client>> {
+        let Some(client) = self.store.get_client(client_id).await? else {
+            return Ok(None);
+        };
+        let presented = b64url(&hash_token(token));
+        let valid = client
+            .registration_token_hash
+            .as_deref()
+            .is_some_and(|h| ct_eq(h.as_bytes(), presented.as_bytes()));
+        Ok(valid.then_some(client))
+    }
+}
+
+/// The client's metadata as registration responses show it (RFC 7591 3.2.1).
+pub fn metadata_json(client: &Client, registration_client_uri: &str) -> Value {
+    let mut m = json!({
+        "client_id": client.client_id,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types": ["code"],
+        "token_endpoint_auth_method": client.auth_method.as_str(),
+        "scope": scopes::join(&client.scopes),
+        "id_token_signed_response_alg": client.id_token_alg.as_str(),
+        "subject_type": "public",
+        "registration_client_uri": registration_client_uri,
+    });
+    if let Some(o) = m.as_object_mut() {
+        for (k, v) in [
+            ("logo_uri", &client.logo_uri),
+            ("policy_uri", &client.policy_uri),
+            ("tos_uri", &client.tos_uri),
+            ("jwks_uri", &client.jwks_uri),
+            ("backchannel_logout_uri", &client.backchannel_logout_uri),
+        ] {
+            if let Some(v) = v {
+                o.insert(k.into(), v.clone().into());
+            }
+        }
+        if let Some(j) = &client.jwks {
+            o.insert("jwks".into(), j.clone());
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg(v: Value) -> Result<Client, RegistrationError> {
+        client_from_metadata(&v, "c".into(), &SigningAlg::ALL)
+    }
+
+    #[test]
+    fn a_web_client_registers_with_defaults() {
+        let c =
+            reg(json!({ "redirect_uris": ["https://app.example.com/cb"], "client_name": "App" }))
+                .unwrap();
+        assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(c.grant_types, vec![GrantType::AuthorizationCode]);
+        assert!(!c.trusted);
+        assert_eq!(c.name, "App");
+        assert_eq!(c.managed_by, "registration");
+    }
+
+    #[test]
+    fn bad_metadata_gets_the_rfc_7591_error() {
+        let cases = [
+            (
+                json!({ "redirect_uris": ["https://a.example/cb#frag"] }),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({ "redirect_uris": ["http://a.example/cb"] }),
+                "invalid_redirect_uri",
+            ),
+            (json!({}), "invalid_redirect_uri"),
+            (
+                json!({ "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "tls_client_auth" }),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({ "redirect_uris": ["https://a.example/cb"], "jwks_uri": "https://a.example/jwks", "jwks": { "keys": [] } }),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({ "redirect_uris": ["https://a.example/cb"], "response_types": ["token"] }),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({ "redirect_uris": ["https://a.example/cb"], "logo_uri": "javascript:alert(1)" }),
+                "invalid_client_metadata",
+            ),
+            (
+                json!({ "redirect_uris": "https://a.example/cb" }),
+                "invalid_client_metadata",
+            ),
+            (json!([1, 2]), "invalid_client_metadata"),
+        ];
+        for (meta, error) in cases {
+            assert_eq!(reg(meta.clone()).unwrap_err().error, error, "{meta}");
+        }
+    }
+}

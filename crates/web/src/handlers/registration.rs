@@ -1,0 +1,138 @@
+//! `/register`: dynamic client registration (RFC 7591) and client read (RFC 7592 2.1).
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lanyard_core::oidc::registration::metadata_json;
+use lanyard_core::secret::ct_eq;
+use serde_json::{Value, json};
+
+use crate::input::ClientIp;
+use crate::state::{AppState, Registration};
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn error(status: StatusCode, error: &str, description: &str) -> Response {
+    no_store(
+        (
+            status,
+            Json(json!({ "error": error, "error_description": description })),
+        )
+            .into_response(),
+    )
+}
+
+/// RFC 6750 2.1 bearer token from the Authorization header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn invalid_token() -> Response {
+    let mut res = error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "a valid access token is required",
+    );
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    res
+}
+
+/// POST /register (RFC 7591 3.1).
+pub async fn register(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match &s.config.registration {
+        Registration::Off => return StatusCode::NOT_FOUND.into_response(),
+        Registration::Open => {}
+        // RFC 7591 3: an initial access token protects the endpoint.
+        Registration::Token(expected) => match bearer(&headers) {
+            Some(t) if ct_eq(t.as_bytes(), expected.expose().as_bytes()) => {}
+            _ => return invalid_token(),
+        },
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            "the request body must be application/json",
+        );
+    }
+    let Ok(meta) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            "the request body is not valid JSON",
+        );
+    };
+    match s.provider.register_client(&meta, ip.as_deref()).await {
+        Ok(Ok(reg)) => {
+            let uri = format!(
+                "{}/register/{}",
+                s.provider.config.issuer, reg.client.client_id
+            );
+            let mut body = metadata_json(&reg.client, &uri);
+            if let Some(o) = body.as_object_mut() {
+                o.insert(
+                    "client_id_issued_at".into(),
+                    s.provider.now().timestamp().into(),
+                );
+                if let Some(secret) = reg.client_secret {
+                    o.insert("client_secret".into(), secret.into());
+                    // RFC 7591 3.2.1: 0 means the secret does not expire.
+                    o.insert("client_secret_expires_at".into(), 0.into());
+                }
+                o.insert(
+                    "registration_access_token".into(),
+                    reg.registration_access_token.into(),
+                );
+            }
+            no_store((StatusCode::CREATED, Json(body)).into_response())
+        }
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.error, &e.description),
+        Err(e) => crate::error::JsonError::from(e).into_response(),
+    }
+}
+
+/// GET /register/{client_id} (RFC 7592 2.1) with the registration access token.
+pub async fn read(
+    State(s): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if matches!(s.config.registration, Registration::Off) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Some(token) = bearer(&headers) else {
+        return invalid_token();
+    };
+    match s.provider.registered_client(&client_id, token).await {
+        Ok(Some(client)) => {
+            let uri = format!("{}/register/{}", s.provider.config.issuer, client.client_id);
+            no_store(Json(metadata_json(&client, &uri)).into_response())
+        }
+        // RFC 7592 2.1: an unknown client or a wrong token is 401 invalid_token alike.
+        Ok(None) => invalid_token(),
+        Err(e) => crate::error::JsonError::from(e).into_response(),
+    }
+}
