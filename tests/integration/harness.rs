@@ -80,6 +80,10 @@ max_connections = 5
 key_id = "test"
 key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
+[oauth]
+# Test relying parties serve their keys and request objects on loopback addresses.
+fetch_private_addresses = true
+
 [passwords]
 argon2_memory_kib = 1024
 argon2_iterations = 1

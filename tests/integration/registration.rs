@@ -231,3 +231,151 @@ async fn registration_can_need_an_initial_access_token_or_be_off() {
         .await;
     assert!(disco.get("registration_endpoint").is_none());
 }
+
+/// A relying party's key pair and the JWK Set it publishes.
+pub(crate) struct RpKeys {
+    signer: Box<dyn josekit::jws::JwsSigner>,
+    pub jwks: Value,
+    kid: String,
+}
+
+impl RpKeys {
+    pub(crate) fn new(kid: &str) -> Self {
+        let kp = josekit::jws::ES256.generate_key_pair().unwrap();
+        let mut jwk = josekit::jwk::KeyPair::to_jwk_public_key(&kp);
+        jwk.set_key_id(kid);
+        jwk.set_key_use("sig");
+        jwk.set_algorithm("ES256");
+        Self {
+            signer: Box::new(
+                josekit::jws::ES256
+                    .signer_from_der(josekit::jwk::KeyPair::to_der_private_key(&kp))
+                    .unwrap(),
+            ),
+            jwks: json!({ "keys": [serde_json::to_value(jwk.as_ref()).unwrap()] }),
+            kid: kid.to_string(),
+        }
+    }
+
+    pub(crate) fn sign(&self, claims: Value) -> String {
+        let mut h = josekit::jws::JwsHeader::new();
+        h.set_key_id(&self.kid);
+        let p = josekit::jwt::JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        josekit::jwt::encode_with_signer(&p, &h, self.signer.as_ref()).unwrap()
+    }
+}
+
+/// Serve a JWK Set that can be swapped (key rotation at the RP).
+pub(crate) async fn serve_jwks(
+    initial: Value,
+) -> (String, std::sync::Arc<std::sync::Mutex<Value>>) {
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(initial));
+    let listener = crate::harness::reserve_port().await;
+    let url = format!(
+        "http://127.0.0.1:{}/jwks",
+        listener.local_addr().unwrap().port()
+    );
+    let state = shared.clone();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let state = state.clone();
+            async move { axum::Json(state.lock().unwrap().clone()) }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, shared)
+}
+
+#[tokio::test]
+async fn private_key_jwt_clients_authenticate_with_signed_assertions() {
+    let app = app("[registration]\nmode = \"open\"").await;
+    app.user("ada").await;
+    let keys = RpKeys::new("rp-1");
+    let (jwks_uri, published) = serve_jwks(keys.jwks.clone()).await;
+    let reg = register(
+        &app,
+        &json!({
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": jwks_uri,
+            "grant_types": ["authorization_code", "client_credentials"],
+        }),
+        None,
+    )
+    .await
+    .json_value()
+    .await;
+    assert!(
+        reg.get("client_secret").is_none(),
+        "no secret for private_key_jwt"
+    );
+    let client_id = reg["client_id"].as_str().unwrap().to_string();
+    let now = chrono::Utc::now().timestamp();
+    let token_url = app.url("/token");
+    let claims = |jti: &str, aud: &str| json!({ "iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "exp": now + 120, "iat": now });
+    let call = |assertion: String| {
+        app.http()
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .send()
+    };
+    let ok = call(keys.sign(claims("a1", &token_url))).await.unwrap();
+    assert_eq!(ok.status(), 200, "{:?}", ok.text().await);
+    // aud = issuer is accepted too (oidcc-ensure-client-assertion-with-iss-aud-succeeds).
+    assert_eq!(
+        call(keys.sign(claims("a2", &app.issuer)))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Replay, wrong audience, wrong key: invalid_client.
+    let replay = call(keys.sign(claims("a1", &token_url))).await.unwrap();
+    assert_eq!(replay.status(), 401);
+    assert_eq!(replay.json_value().await["error"], "invalid_client");
+    assert_eq!(
+        call(keys.sign(claims("a3", "https://elsewhere.example")))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let stranger = RpKeys::new("rp-1");
+    assert_eq!(
+        call(stranger.sign(claims("a4", &token_url)))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // The secret methods do not work for this client.
+    let basic = app
+        .http()
+        .post(app.url("/token"))
+        .basic_auth(&client_id, Some("guess"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    // The RP rotates its key: the new key is fetched when an assertion does not verify.
+    let rotated = RpKeys::new("rp-2");
+    *published.lock().unwrap() = rotated.jwks.clone();
+    assert_eq!(
+        call(rotated.sign(claims("a5", &token_url)))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -66,6 +66,12 @@ impl Validator<'_> {
         let auth_method = self
             .take(&at("auth_method"), raw.auth_method)
             .unwrap_or_default();
+        if auth_method == AuthMethod::PrivateKeyJwt {
+            self.problems.push(
+                at("auth_method"),
+                "private_key_jwt clients need registered keys: register them dynamically ([registration])",
+            );
+        }
         let public = auth_method == AuthMethod::None;
         let secret_hash = self.client_secret(path, raw.secret, raw.secret_sha256, public);
 

@@ -166,6 +166,7 @@ pub(crate) struct RawSigning {
 #[serde(default)]
 pub(crate) struct RawOAuth {
     pub require_pkce_for_all: Field<bool>,
+    pub fetch_private_addresses: Field<bool>,
 }
 
 #[derive(Deserialize, Default)]

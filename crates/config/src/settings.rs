@@ -179,6 +179,8 @@ pub struct SigningSettings {
 pub struct OAuthSettings {
     /// PKCE for confidential clients too (public clients always need it).
     pub require_pkce_for_all: bool,
+    /// Fetch client-named URLs (`jwks_uri`, `request_uri`) on private and loopback addresses.
+    pub fetch_private_addresses: bool,
 }
 
 /// `[mfa]`: who must use a second factor (clients add `require_mfa`).

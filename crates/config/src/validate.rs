@@ -83,6 +83,12 @@ impl<'a> Validator<'a> {
             require_pkce_for_all: self
                 .take("oauth.require_pkce_for_all", raw.oauth.require_pkce_for_all)
                 .unwrap_or(false),
+            fetch_private_addresses: self
+                .take(
+                    "oauth.fetch_private_addresses",
+                    raw.oauth.fetch_private_addresses,
+                )
+                .unwrap_or(false),
         };
         let mfa = self.mfa(raw.mfa, issuer.as_ref());
         let lockout = self.lockout(raw.lockout);

@@ -66,6 +66,8 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// Public client; PKCE is mandatory.
     None,
+    /// OIDC Core 9 / RFC 7523: a JWT signed with the client's key (from `jwks` or `jwks_uri`).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -74,6 +76,7 @@ impl AuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -315,6 +318,8 @@ pub struct PurgeReport {
     pub sessions: u64,
     /// Failed-attempt records older than a day (no throttling window is longer).
     pub auth_failures: u64,
+    /// Remembered client-assertion jtis whose assertions have expired.
+    pub client_assertions: u64,
 }
 
 /// A user's TOTP authenticator (RFC 6238). The seed is AES-256-GCM encrypted with the user id as

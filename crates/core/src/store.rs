@@ -87,6 +87,14 @@ pub trait GrantStore: Send + Sync {
     /// The clients a browser session (by its public `sid`) obtained a code or grant for, sorted:
     /// who to notify by back-channel logout.
     async fn clients_for_sid(&self, sid: &str) -> StoreResult<Vec<String>>;
+    /// Remembers a client assertion's jti until `expires_at`. False if it was already used
+    /// (a replay).
+    async fn remember_assertion(
+        &self,
+        client_id: &str,
+        jti_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Revokes every active grant of the user; returns how many.
     async fn revoke_user_grants(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
     async fn get_consent(&self, user_id: Uuid, client_id: &str) -> StoreResult<Option<Consent>>;

@@ -158,6 +158,9 @@ impl App {
             backchannel: Arc::new(
                 lanyard_web::backchannel::Notifier::new().map_err(AppError::Startup)?,
             ),
+            fetcher: Arc::new(lanyard_web::fetch::Fetcher::new(
+                settings.oauth.fetch_private_addresses,
+            )),
         };
         Ok(App {
             state,

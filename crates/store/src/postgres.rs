@@ -30,6 +30,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "session_index",
         include_str!("../../../migrations/postgres/0004_session_index.sql"),
     ),
+    (
+        5,
+        "client_assertions",
+        include_str!("../../../migrations/postgres/0005_client_assertions.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key serialising first-start signing-key creation across replicas

@@ -33,6 +33,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "session_index",
         include_str!("../../../migrations/sqlite/0004_session_index.sql"),
     ),
+    (
+        5,
+        "client_assertions",
+        include_str!("../../../migrations/sqlite/0005_client_assertions.sql"),
+    ),
 ];
 
 /// Implements every store trait on an SQLite pool (see `store_impl` for the shared bodies).

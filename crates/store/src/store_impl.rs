@@ -437,6 +437,19 @@ macro_rules! impl_store {
                     Ok(done.rows_affected() > 0)
                 }
 
+                async fn remember_assertion(&self, client_id: &str, jti_hash: &[u8], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "INSERT INTO client_assertions (client_id, jti_hash, expires_at) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti_hash) DO NOTHING",
+                    )
+                    .bind(client_id)
+                    .bind(jti_hash)
+                    .bind(ts(expires_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
                 async fn clients_for_sid(&self, sid: &str) -> StoreResult<Vec<String>> {
                     let rows: Vec<(String,)> = sqlx::query_as(
                         "SELECT client_id FROM grants WHERE sid = $1 UNION SELECT client_id FROM auth_codes WHERE sid = $1",
@@ -1049,12 +1062,18 @@ macro_rules! impl_store {
                         .execute(&self.pool)
                         .await
                         .map_err(map_err)?;
+                    let client_assertions = sqlx::query("DELETE FROM client_assertions WHERE expires_at < $1")
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
                     Ok(PurgeReport {
                         codes: codes.rows_affected(),
                         refresh_tokens: refresh_tokens.rows_affected(),
                         grants: grants.rows_affected(),
                         sessions: sessions.rows_affected(),
                         auth_failures: auth_failures.rows_affected(),
+                        client_assertions: client_assertions.rows_affected(),
                     })
                 }
 

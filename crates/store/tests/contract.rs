@@ -35,7 +35,7 @@ async fn sqlite_db() -> (tempfile::TempDir, Database) {
     // A directory that does not exist yet: connect must create it.
     let url = format!("sqlite://{}/nested/lanyard.db", dir.path().display());
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     (dir, db)
 }
 
@@ -50,7 +50,7 @@ async fn postgres_db(test: &str) -> Option<PgTestDb> {
         .await
         .unwrap();
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     Some(PgTestDb { db, base, url })
 }
 
@@ -94,6 +94,7 @@ macro_rules! contract {
 }
 
 contract! {
+    assertion_jtis_are_single_use => sqlite_assertion_jtis_are_single_use, postgres_assertion_jtis_are_single_use;
     failures_are_reserved_and_withdrawn => sqlite_failures_are_reserved_and_withdrawn, postgres_failures_are_reserved_and_withdrawn;
     users_crud => sqlite_users_crud, postgres_users_crud;
     deleting_a_user_cascades => sqlite_deleting_a_user_cascades, postgres_deleting_a_user_cascades;
@@ -1359,6 +1360,7 @@ async fn purge_expired_counts(store: Arc<dyn Store>) {
             grants: 2,
             sessions: 1,
             auth_failures: 2,
+            client_assertions: 0,
         }
     );
     let since_forever = DateTime::from_timestamp(0, 0).unwrap();
@@ -1721,6 +1723,28 @@ async fn concurrent_backup_code_redemption_has_one_winner(store: Arc<dyn Store>)
 
 // ---------------------------------------------------------------------------------------------
 // Throttling
+
+async fn assertion_jtis_are_single_use(store: Arc<dyn Store>) {
+    let exp = t0() + Duration::minutes(5);
+    assert!(store.remember_assertion("rp", b"jti-1", exp).await.unwrap());
+    assert!(
+        !store.remember_assertion("rp", b"jti-1", exp).await.unwrap(),
+        "replay"
+    );
+    assert!(
+        store
+            .remember_assertion("other", b"jti-1", exp)
+            .await
+            .unwrap(),
+        "per client"
+    );
+    // Purged once expired, and then harmless to accept again (the assertion itself expired).
+    let report = store
+        .purge_expired(exp + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(report.client_assertions, 2);
+}
 
 /// An attempt is recorded before it is judged: later attempts see it (ids grow with insertion
 /// order), and a successful one is withdrawn.
@@ -2431,7 +2455,7 @@ async fn postgres_migrate_is_idempotent() {
     for t in tasks {
         applied.extend(t.await.unwrap());
     }
-    assert_eq!(applied, vec![1, 2, 3, 4]);
+    assert_eq!(applied, vec![1, 2, 3, 4, 5]);
     lanyard_store::testing::drop_postgres_database(&base, &fresh)
         .await
         .unwrap();
@@ -2576,7 +2600,7 @@ async fn sqlite_v1_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4]);
+    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4, 5]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     upgraded_database_works(db.store(), &old_user).await;
 }
@@ -2603,7 +2627,7 @@ async fn postgres_v1_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4]);
+    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4, 5]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     upgraded_database_works(db.store(), &old_user).await;
     db.close().await;
@@ -2643,7 +2667,7 @@ async fn sqlite_v2_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![3, 4]);
+    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     let store = db.store();
     assert_eq!(
@@ -2687,7 +2711,7 @@ async fn postgres_v2_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![3, 4]);
+    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     let store = db.store();
     assert_eq!(
@@ -2707,7 +2731,7 @@ async fn postgres_v2_database_is_upgraded() {
 async fn sqlite_in_memory_database_works() {
     // max_connections is forced to 1, so every query sees the same database.
     let db = Database::connect("sqlite::memory:", 8).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     let store = db.store();
     let u = new_user(&store, "alice").await;
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(u));

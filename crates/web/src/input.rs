@@ -92,6 +92,29 @@ pub fn client_credentials(
                 .eq_ignore_ascii_case("basic")
                 .then(|| rest.trim().to_string())
         });
+    // RFC 7523 2.2: a signed client assertion instead of a secret.
+    if let Some(kind) = params.get("client_assertion_type") {
+        if basic.is_some() || params.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not several",
+            ));
+        }
+        if kind != lanyard_core::oidc::client_auth::ASSERTION_TYPE {
+            return Err(OAuthError::invalid_client());
+        }
+        let assertion = params
+            .get("client_assertion")
+            .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
+        let claimed = lanyard_core::oidc::client_auth::claimed_client_id(assertion)
+            .ok_or_else(OAuthError::invalid_client)?;
+        if params.get("client_id").is_some_and(|id| id != claimed) {
+            return Err(OAuthError::invalid_client());
+        }
+        return Ok(ClientCredentials::Assertion {
+            client_id: claimed,
+            assertion: assertion.to_string(),
+        });
+    }
     if let Some(b64) = basic {
         if params.get("client_secret").is_some() {
             return Err(OAuthError::invalid_request(

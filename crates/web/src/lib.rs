@@ -3,6 +3,7 @@
 pub mod backchannel;
 pub mod error;
 pub mod federation;
+pub mod fetch;
 pub mod handlers;
 pub mod input;
 pub mod metrics;

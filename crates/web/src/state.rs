@@ -47,4 +47,6 @@ pub struct AppState {
     pub upstreams: Arc<crate::federation::Upstreams>,
     /// Back-channel logout deliveries.
     pub backchannel: Arc<crate::backchannel::Notifier>,
+    /// Fetches of client-named URLs (`jwks_uri`, `request_uri`), with SSRF protections.
+    pub fetcher: Arc<crate::fetch::Fetcher>,
 }

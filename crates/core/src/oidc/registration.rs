@@ -95,9 +95,10 @@ pub fn client_from_metadata(
         None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
         Some("client_secret_post") => AuthMethod::ClientSecretPost,
         Some("none") => AuthMethod::None,
+        Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
         Some(other) => {
             return Err(metadata_error(format!(
-                "token_endpoint_auth_method {other:?} is not supported; use client_secret_basic, client_secret_post or none"
+                "token_endpoint_auth_method {other:?} is not supported; use client_secret_basic, client_secret_post, private_key_jwt or none"
             )));
         }
     };
@@ -182,6 +183,9 @@ pub fn client_from_metadata(
     if jwks.is_some() && jwks_uri.is_some() {
         return Err(metadata_error("use jwks or jwks_uri, not both"));
     }
+    if auth_method == AuthMethod::PrivateKeyJwt && jwks.is_none() && jwks_uri.is_none() {
+        return Err(metadata_error("private_key_jwt needs jwks or jwks_uri"));
+    }
     let name = opt_string(m, "client_name")?
         .map(|n| n.trim().chars().take(100).collect::<String>())
         .filter(|n| !n.is_empty());
@@ -225,7 +229,9 @@ impl Provider {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
-        let client_secret = (!client.is_public()).then(random_token);
+        let client_secret = (!client.is_public()
+            && client.auth_method != AuthMethod::PrivateKeyJwt)
+            .then(random_token);
         client.secret_hash = client_secret.as_deref().map(hash_token);
         let rat = random_token();
         client.registration_token_hash = Some(b64url(&hash_token(&rat)));

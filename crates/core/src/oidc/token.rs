@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
 use uuid::Uuid;
 
-use crate::model::{AuthCode, Client, Grant, GrantType, Redeemed, RefreshToken, SigningAlg, User};
+use crate::model::{
+    AuthCode, AuthMethod, Client, Grant, GrantType, Redeemed, RefreshToken, SigningAlg, User,
+};
 use crate::oidc::authorize::request::valid_pkce_value;
 use crate::oidc::error::{ErrorKind, OAuthError, ProviderResult};
 use crate::oidc::params::Params;
@@ -50,6 +52,11 @@ pub enum ClientCredentials {
     Public {
         client_id: String,
     },
+    /// `private_key_jwt` (RFC 7523 2.2): verified by the web layer, which can fetch `jwks_uri`.
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
 }
 
 /// Errors from bearer-token endpoints (RFC 6750 3.1).
@@ -66,13 +73,17 @@ impl Provider {
     pub async fn authenticate_client(&self, creds: &ClientCredentials) -> ProviderResult<Client> {
         let client_id = match creds {
             ClientCredentials::Secret { client_id, .. }
-            | ClientCredentials::Public { client_id } => client_id,
+            | ClientCredentials::Public { client_id }
+            | ClientCredentials::Assertion { client_id, .. } => client_id,
         };
+        // Secrets never authenticate a private_key_jwt client (OIDC Core 9: one method each).
         let Some(client) = self.store.get_client(client_id).await? else {
             return Err(OAuthError::invalid_client().into());
         };
         let ok = match (creds, &client.secret_hash) {
-            (ClientCredentials::Secret { secret, .. }, Some(hash)) if !client.is_public() => {
+            (ClientCredentials::Secret { secret, .. }, Some(hash))
+                if !client.is_public() && client.auth_method != AuthMethod::PrivateKeyJwt =>
+            {
                 ct_eq(&sha256(secret.expose().as_bytes()), hash)
             }
             (ClientCredentials::Public { .. }, _) => client.is_public(),

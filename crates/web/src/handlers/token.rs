@@ -3,6 +3,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use lanyard_core::oidc::client_auth;
 use lanyard_core::oidc::error::OAuthError;
 use lanyard_core::oidc::token::{BearerError, ClientCredentials};
 
@@ -22,28 +23,90 @@ async fn authenticated_client(
     input: &Input,
 ) -> Result<lanyard_core::model::Client, JsonError> {
     let creds = client_credentials(&input.headers, &input.params).map_err(WebError::OAuth)?;
-    Ok(s.provider.authenticate_client(&creds).await?)
+    authenticate(s, &creds).await
+}
+
+/// Client authentication for the token-style endpoints. `private_key_jwt` is checked here, where
+/// the client's `jwks_uri` can be fetched; the secret methods in core.
+async fn authenticate(
+    s: &AppState,
+    creds: &ClientCredentials,
+) -> Result<lanyard_core::model::Client, JsonError> {
+    let ClientCredentials::Assertion {
+        client_id,
+        assertion,
+    } = creds
+    else {
+        return Ok(s.provider.authenticate_client(creds).await?);
+    };
+    let invalid = || JsonError::from(WebError::OAuth(OAuthError::invalid_client()));
+    let client = s
+        .provider
+        .store
+        .get_client(client_id)
+        .await
+        .map_err(|e| JsonError::from(lanyard_core::oidc::error::ProviderError::from(e)))?
+        .filter(|c| c.auth_method == lanyard_core::model::AuthMethod::PrivateKeyJwt)
+        .ok_or_else(invalid)?;
+    let issuer = &s.provider.config.issuer;
+    // RFC 7523 3: aud is the token endpoint; OIDC Core 9 also allows the issuer.
+    let audiences = [format!("{issuer}/token"), issuer.clone()];
+    let now = s.provider.now();
+    let verify = |jwks: &serde_json::Value| {
+        client_auth::verify_assertion(assertion, &client, jwks, &audiences, now)
+    };
+    let verified = match (&client.jwks, &client.jwks_uri) {
+        (Some(jwks), _) => verify(jwks).map_err(|_| invalid())?,
+        (None, Some(uri)) => {
+            let jwks = s.fetcher.jwks(uri).await.map_err(|_| invalid())?;
+            match verify(&jwks) {
+                Ok(v) => v,
+                // The client may have rotated its keys: fetch once more.
+                Err(_) => {
+                    s.fetcher.forget(uri);
+                    let jwks = s.fetcher.jwks(uri).await.map_err(|_| invalid())?;
+                    verify(&jwks).map_err(|_| invalid())?
+                }
+            }
+        }
+        (None, None) => return Err(invalid()),
+    };
+    // RFC 7523 3 (7): a jti is accepted once.
+    let fresh = s
+        .provider
+        .store
+        .remember_assertion(
+            &client.client_id,
+            &lanyard_core::secret::sha256(verified.jti.as_bytes()),
+            verified.expires_at,
+        )
+        .await
+        .map_err(|e| JsonError::from(lanyard_core::oidc::error::ProviderError::from(e)))?;
+    if !fresh {
+        return Err(invalid());
+    }
+    Ok(client)
 }
 
 /// RFC 6749 3.2. POST only, form-encoded, responses never cached (5.1).
 pub async fn token(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
     let creds = client_credentials(&input.headers, &input.params).map_err(WebError::OAuth)?;
     let client_id = match &creds {
-        ClientCredentials::Secret { client_id, .. } | ClientCredentials::Public { client_id } => {
-            client_id.clone()
-        }
+        ClientCredentials::Secret { client_id, .. }
+        | ClientCredentials::Public { client_id }
+        | ClientCredentials::Assertion { client_id, .. } => client_id.clone(),
     };
     let now = std::time::Instant::now();
     // Failed authentications spend a separate budget under the claimed id, so a stranger
     // guessing a secret is slowed down without spending the real client's budget.
-    let client = match s.provider.authenticate_client(&creds).await {
+    let client = match authenticate(&s, &creds).await {
         Ok(c) => c,
         Err(e) => {
             if let Err(wait) = s.token_limiter.check(&format!("failed:{client_id}"), now) {
                 s.metrics.event("token", "rate_limited");
                 return Ok(too_many_requests(wait));
             }
-            return Err(e.into());
+            return Err(e);
         }
     };
     if let Err(wait) = s.token_limiter.check(&client.client_id, now) {

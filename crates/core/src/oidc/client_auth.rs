@@ -1,0 +1,213 @@
+//! `private_key_jwt` client authentication (OIDC Core 9, RFC 7523 2.2 and 3): a JWT the client
+//! signs with a key it registered (`jwks` or `jwks_uri`). Fetching a `jwks_uri` is the web
+//! layer's job; this module checks the assertion against the keys it is given.
+use chrono::{DateTime, Utc};
+use josekit::jwk::Jwk;
+use josekit::jws::{ES256, JwsVerifier, PS256, RS256};
+use serde_json::Value;
+
+use crate::model::{AuthMethod, Client};
+use crate::oidc::error::OAuthError;
+
+/// RFC 7523 2.2.
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Assertions may not live longer than this (a replay window we are willing to remember).
+const MAX_LIFETIME_SECS: i64 = 3600;
+
+/// The unverified `iss` of an assertion: which client claims to have signed it.
+pub fn claimed_client_id(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iss")?.as_str().map(str::to_string)
+}
+
+/// The verified assertion's `jti` and expiry, for replay protection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    pub jti: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn verifier(jwk: &Jwk, alg: &str) -> Option<Box<dyn JwsVerifier>> {
+    Some(match alg {
+        "RS256" => Box::new(RS256.verifier_from_jwk(jwk).ok()?),
+        "PS256" => Box::new(PS256.verifier_from_jwk(jwk).ok()?),
+        "ES256" => Box::new(ES256.verifier_from_jwk(jwk).ok()?),
+        _ => return None,
+    })
+}
+
+/// Check `assertion` for `client` with its key set `jwks`. `audiences`: the values `aud` may
+/// take (the token endpoint URL, and the issuer, which OIDC Core 9 also allows).
+pub fn verify_assertion(
+    assertion: &str,
+    client: &Client,
+    jwks: &Value,
+    audiences: &[String],
+    now: DateTime<Utc>,
+) -> Result<VerifiedAssertion, OAuthError> {
+    let bad = OAuthError::invalid_client;
+    if client.auth_method != AuthMethod::PrivateKeyJwt {
+        return Err(bad());
+    }
+    let header = josekit::jwt::decode_header(assertion).map_err(|_| bad())?;
+    let alg = header
+        .claim("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?
+        .to_string();
+    let kid = header.claim("kid").and_then(Value::as_str);
+    let keys: Vec<&Value> = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|k| k.iter().collect())
+        .unwrap_or_default();
+    let candidates: Vec<&Value> = keys
+        .into_iter()
+        .filter(|k| kid.is_none_or(|kid| k.get("kid").and_then(Value::as_str) == Some(kid)))
+        .filter(|k| {
+            k.get("use")
+                .and_then(Value::as_str)
+                .is_none_or(|u| u == "sig")
+        })
+        .collect();
+    // Without a kid, the key must be unambiguous.
+    let [key] = candidates.as_slice() else {
+        return Err(bad());
+    };
+    let jwk = Jwk::from_map(key.as_object().cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+    let verifier = verifier(&jwk, &alg).ok_or_else(bad)?;
+    let (payload, _) =
+        josekit::jwt::decode_with_verifier(assertion, verifier.as_ref()).map_err(|_| bad())?;
+    let claims = payload.claims_set();
+    let s = |k: &str| claims.get(k).and_then(Value::as_str);
+    // RFC 7523 3: iss and sub are the client_id.
+    if s("iss") != Some(client.client_id.as_str()) || s("sub") != Some(client.client_id.as_str()) {
+        return Err(bad());
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => audiences.contains(a),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|a| audiences.iter().any(|x| x == a)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(bad());
+    }
+    let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(bad)?;
+    let now_s = now.timestamp();
+    if exp <= now_s - 30 || exp > now_s + MAX_LIFETIME_SECS {
+        return Err(bad());
+    }
+    let jti = s("jti")
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(bad)?;
+    Ok(VerifiedAssertion {
+        jti: jti.to_string(),
+        expires_at: DateTime::from_timestamp(exp, 0).ok_or_else(bad)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use josekit::jws::JwsHeader;
+    use josekit::jwt::JwtPayload;
+    use serde_json::json;
+
+    fn client() -> Client {
+        let mut c = crate::oidc::authorize::request::tests_support::client();
+        c.client_id = "rp".into();
+        c.auth_method = AuthMethod::PrivateKeyJwt;
+        c
+    }
+
+    fn setup() -> (Box<dyn josekit::jws::JwsSigner>, Value) {
+        let kp = ES256.generate_key_pair().unwrap();
+        let mut jwk = kp.to_jwk_public_key();
+        jwk.set_key_id("k1");
+        let signer = ES256.signer_from_der(kp.to_der_private_key()).unwrap();
+        (
+            Box::new(signer),
+            json!({ "keys": [serde_json::to_value(jwk.as_ref()).unwrap()] }),
+        )
+    }
+
+    fn assertion(signer: &dyn josekit::jws::JwsSigner, claims: Value) -> String {
+        let mut h = JwsHeader::new();
+        h.set_key_id("k1");
+        let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        josekit::jwt::encode_with_signer(&p, &h, signer).unwrap()
+    }
+
+    #[test]
+    fn a_good_assertion_verifies_and_bad_ones_do_not() {
+        let (signer, jwks) = setup();
+        let now = Utc::now();
+        let aud = vec![
+            "https://id.example.com/token".to_string(),
+            "https://id.example.com".into(),
+        ];
+        let good = json!({ "iss": "rp", "sub": "rp", "aud": "https://id.example.com", "jti": "1", "exp": now.timestamp() + 60 });
+        let v = verify_assertion(
+            &assertion(signer.as_ref(), good.clone()),
+            &client(),
+            &jwks,
+            &aud,
+            now,
+        )
+        .unwrap();
+        assert_eq!(v.jti, "1");
+        assert_eq!(
+            claimed_client_id(&assertion(signer.as_ref(), good.clone())).as_deref(),
+            Some("rp")
+        );
+        for (field, value) in [
+            ("iss", json!("other")),
+            ("sub", json!("other")),
+            ("aud", json!("https://evil.example")),
+            ("exp", json!(now.timestamp() - 120)),
+            ("exp", json!(now.timestamp() + 7200)),
+            ("jti", json!("")),
+        ] {
+            let mut c = good.clone();
+            c[field] = value;
+            assert!(
+                verify_assertion(&assertion(signer.as_ref(), c), &client(), &jwks, &aud, now)
+                    .is_err(),
+                "{field}"
+            );
+        }
+        let (other_signer, _) = setup();
+        assert!(
+            verify_assertion(
+                &assertion(other_signer.as_ref(), good.clone()),
+                &client(),
+                &jwks,
+                &aud,
+                now
+            )
+            .is_err(),
+            "wrong key"
+        );
+        let mut secret_client = client();
+        secret_client.auth_method = AuthMethod::ClientSecretBasic;
+        assert!(
+            verify_assertion(
+                &assertion(signer.as_ref(), good),
+                &secret_client,
+                &jwks,
+                &aud,
+                now
+            )
+            .is_err()
+        );
+    }
+}
