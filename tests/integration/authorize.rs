@@ -256,7 +256,7 @@ async fn protocol_errors_are_redirected_with_state_and_iss() {
             &format!("{base}&response_type=code&scope=openid&request=e30.e30.")
         )
         .await["error"],
-        "request_not_supported"
+        "invalid_request_object"
     );
     assert_eq!(
         authorize_error(

@@ -219,6 +219,11 @@ impl TestApp {
     }
 }
 
+/// A unique value for jti and nonce claims in tests.
+pub fn unique() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// A listener on a free loopback port.
 pub async fn reserve_port() -> tokio::net::TcpListener {
     tokio::net::TcpListener::bind("127.0.0.1:0")

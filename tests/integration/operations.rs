@@ -35,7 +35,12 @@ async fn discovery_advertises_what_is_implemented_and_is_cacheable() {
         serde_json::json!(["S256"])
     );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(d["request_parameter_supported"], false);
+    assert_eq!(d["request_parameter_supported"], true);
+    assert_eq!(
+        d["request_object_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "PS256", "ES256"]),
+        "no unsigned request objects unless configured"
+    );
     for endpoint in [
         "authorization_endpoint",
         "token_endpoint",

@@ -167,6 +167,7 @@ pub(crate) struct RawSigning {
 pub(crate) struct RawOAuth {
     pub require_pkce_for_all: Field<bool>,
     pub fetch_private_addresses: Field<bool>,
+    pub allow_unsigned_request_objects: Field<bool>,
 }
 
 #[derive(Deserialize, Default)]

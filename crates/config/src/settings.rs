@@ -73,6 +73,7 @@ impl Settings {
             },
             upstreams: self.upstreams.clone(),
             registration_enabled: self.registration != RegistrationSettings::Off,
+            allow_unsigned_request_objects: self.oauth.allow_unsigned_request_objects,
         }
     }
 }
@@ -181,6 +182,8 @@ pub struct OAuthSettings {
     pub require_pkce_for_all: bool,
     /// Fetch client-named URLs (`jwks_uri`, `request_uri`) on private and loopback addresses.
     pub fetch_private_addresses: bool,
+    /// Accept request objects with `alg` none (RFC 9101 allows refusing them).
+    pub allow_unsigned_request_objects: bool,
 }
 
 /// `[mfa]`: who must use a second factor (clients add `require_mfa`).

@@ -89,6 +89,12 @@ impl<'a> Validator<'a> {
                     raw.oauth.fetch_private_addresses,
                 )
                 .unwrap_or(false),
+            allow_unsigned_request_objects: self
+                .take(
+                    "oauth.allow_unsigned_request_objects",
+                    raw.oauth.allow_unsigned_request_objects,
+                )
+                .unwrap_or(false),
         };
         let mfa = self.mfa(raw.mfa, issuer.as_ref());
         let lockout = self.lockout(raw.lockout);

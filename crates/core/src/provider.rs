@@ -41,6 +41,8 @@ pub struct ProviderConfig {
     pub upstreams: Vec<crate::federation::Upstream>,
     /// Dynamic client registration is on (discovery lists `registration_endpoint`).
     pub registration_enabled: bool,
+    /// Request objects with `alg` none are accepted.
+    pub allow_unsigned_request_objects: bool,
 }
 
 pub struct Provider {
@@ -83,6 +85,7 @@ impl Provider {
             &config.issuer,
             &config.algorithms,
             config.registration_enabled,
+            config.allow_unsigned_request_objects,
         )
         .to_string();
         Self {

@@ -6,7 +6,16 @@ use crate::authn::{ACR_MFA, ACR_PWD};
 use crate::model::SigningAlg;
 use crate::oidc::scopes;
 
-pub fn document(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value {
+pub fn document(
+    issuer: &str,
+    algs: &[SigningAlg],
+    registration: bool,
+    unsigned_request_objects: bool,
+) -> Value {
+    let mut object_algs: Vec<&str> = crate::oidc::jws::CLIENT_ALGS.to_vec();
+    if unsigned_request_objects {
+        object_algs.push("none");
+    }
     let algs: Vec<&str> = algs.iter().map(|a| a.as_str()).collect();
     let auth_methods = [
         "client_secret_basic",
@@ -36,8 +45,10 @@ pub fn document(issuer: &str, algs: &[SigningAlg], registration: bool) -> Value 
         "claims_supported": scopes::CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": true,
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": false,
+        "request_object_signing_alg_values_supported": object_algs,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "acr_values_supported": [ACR_PWD, ACR_MFA],
         // OIDC Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`, and ID tokens do too.
@@ -64,6 +75,7 @@ mod tests {
         let d = document(
             "https://id.example.com",
             &[SigningAlg::RS256, SigningAlg::EdDSA],
+            false,
             false,
         );
         assert_eq!(d["issuer"], "https://id.example.com");

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     RequestNotSupported,
     RequestUriNotSupported,
     RegistrationNotSupported,
+    // OIDC Core 3.1.2.6 / RFC 9101 6.3
+    InvalidRequestObject,
+    InvalidRequestUri,
     // RFC 6750 3.1
     InvalidToken,
     // RFC 7009 2.2.1
@@ -51,6 +54,8 @@ impl ErrorKind {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
+            Self::InvalidRequestObject => "invalid_request_object",
+            Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidToken => "invalid_token",
             Self::UnsupportedTokenType => "unsupported_token_type",
         }

@@ -8,6 +8,7 @@ use lanyard_core::oidc::authorize::{
     AuthorizeError, AuthorizeRequest, Decision, RedirectTarget, ResponseMode,
 };
 use lanyard_core::oidc::error::{ErrorKind, OAuthError};
+use lanyard_core::oidc::params::Params;
 use lanyard_core::oidc::scopes;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,9 +24,14 @@ pub async fn authorize(
     browser: Browser,
     input: Input,
 ) -> Result<Response, WebError> {
+    let params = match request_object(&s, &input.params).await? {
+        Ok(Some(merged)) => merged,
+        Ok(None) => input.params,
+        Err(response) => return Ok(response),
+    };
     let validated = s
         .provider
-        .validate_authorize(&input.params)
+        .validate_authorize(&params)
         .await
         .map_err(WebError::from_provider_page)?;
     match validated {
@@ -43,6 +49,99 @@ pub async fn authorize(
             let flow = Flow::new(Some(req), s.provider.now());
             proceed(&s, &browser, flow, &client).await
         }
+    }
+}
+
+/// OIDC Core 6 / RFC 9101: replace the query by a request object's parameters (`request`, or
+/// `request_uri` fetched here with the SSRF protections of `fetch.rs`). `Ok(None)`: there is
+/// none. Errors go to the client when the query's redirect URI is valid for it, otherwise to a
+/// page (RFC 6749 4.1.2.1).
+async fn request_object(
+    s: &AppState,
+    params: &Params,
+) -> Result<Result<Option<Params>, Response>, WebError> {
+    let (by_value, by_reference) = (params.get("request"), params.get("request_uri"));
+    if by_value.is_none() && by_reference.is_none() {
+        return Ok(Ok(None));
+    }
+    let client = match params.get("client_id") {
+        Some(id) => s
+            .provider
+            .store
+            .get_client(id)
+            .await
+            .map_err(|e| WebError::from_provider_page(e.into()))?,
+        None => None,
+    };
+    let target =
+        match lanyard_core::oidc::authorize::request::redirect_target(params, client.as_ref()) {
+            Ok(t) => t,
+            Err(AuthorizeError::Page(message)) => {
+                return Err(WebError::page(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in request can't be completed",
+                    message,
+                ));
+            }
+            Err(AuthorizeError::Redirect(target, err)) => {
+                return Ok(Err(respond_to_client(
+                    s,
+                    &target,
+                    s.provider.error_params(&target, &err),
+                )));
+            }
+        };
+    let Some(client) = client else {
+        return Err(WebError::page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request can't be completed",
+            "Unknown application.",
+        ));
+    };
+    let fail = |kind: ErrorKind, description: &'static str| {
+        let err = OAuthError::new(kind, description);
+        respond_to_client(s, &target, s.provider.error_params(&target, &err))
+    };
+    let object = match (by_value, by_reference) {
+        (Some(_), Some(_)) => {
+            return Ok(Err(fail(
+                ErrorKind::InvalidRequest,
+                "use request or request_uri, not both",
+            )));
+        }
+        (Some(v), None) => v.to_string(),
+        (None, Some(uri)) => match s.fetcher.get_text(uri).await {
+            Ok(text) => text.trim().to_string(),
+            Err(e) => {
+                tracing::info!(client_id = %client.client_id, error = %e, "request_uri not fetched");
+                return Ok(Err(fail(
+                    ErrorKind::InvalidRequestUri,
+                    "the request_uri could not be fetched",
+                )));
+            }
+        },
+        (None, None) => return Ok(Ok(None)),
+    };
+    let jwks = match (&client.jwks, &client.jwks_uri) {
+        (Some(j), _) => Some(j.clone()),
+        (None, Some(uri)) => s.fetcher.jwks(uri).await.ok(),
+        (None, None) => None,
+    };
+    match lanyard_core::oidc::request_object::resolve(
+        params,
+        &object,
+        &client,
+        jwks.as_ref(),
+        &s.provider.config.issuer,
+        s.provider.config.allow_unsigned_request_objects,
+        s.provider.now(),
+    ) {
+        Ok(merged) => Ok(Ok(Some(merged))),
+        Err(e) => Ok(Err(respond_to_client(
+            s,
+            &target,
+            s.provider.error_params(&target, &e),
+        ))),
     }
 }
 
