@@ -1628,6 +1628,67 @@ mod dynamic {
         d.verify(idt, &nonce).await;
     }
 
+    #[tokio::test]
+    async fn oidcc_userinfo_rs256() {
+        let d = registered(
+            "",
+            serde_json::json!({ "userinfo_signed_response_alg": "RS256" }),
+        )
+        .await;
+        let disco = discovery(&d.app).await;
+        assert!(
+            disco["userinfo_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"RS256".into())
+        );
+        let (url, nonce) = d.authorize_url(&[]);
+        let r = d.browse(&url).await;
+        let t = d.redeem(r.get("code").unwrap()).await;
+        d.verify(t["id_token"].as_str().unwrap(), &nonce).await;
+        let res = d
+            .app
+            .http()
+            .get(d.app.url("/userinfo"))
+            .bearer_auth(t["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "application/jwt");
+        let jwt = res.text().await.unwrap();
+        let header = jwt_header(&jwt);
+        assert_eq!(header["alg"], "RS256");
+        let jwks: CoreJsonWebKeySet = serde_json::from_value(
+            d.app
+                .http()
+                .get(d.app.url("/jwks"))
+                .send()
+                .await
+                .unwrap()
+                .json_value()
+                .await,
+        )
+        .unwrap();
+        let key = jwks
+            .keys()
+            .iter()
+            .find(|k| k.key_id().map(|i| i.as_str()) == header["kid"].as_str())
+            .unwrap();
+        let (signed, sig) = jwt.rsplit_once('.').unwrap();
+        use base64::Engine;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap();
+        key.verify_signature(&Alg::RsaSsaPkcs1V15Sha256, signed.as_bytes(), &sig)
+            .expect("userinfo signature");
+        let c = jwt_claims(&jwt);
+        assert_eq!(c["iss"], d.app.issuer.as_str());
+        assert_eq!(c["aud"], d.client_id.as_str());
+        assert_eq!(c["sub"], jwt_claims(t["id_token"].as_str().unwrap())["sub"]);
+        assert!(c.get("nonce").is_none());
+    }
+
     /// The client's keys come from its jwks_uri for the private_key_jwt exchange.
     #[tokio::test]
     async fn oidcc_registration_jwks_uri() {

@@ -152,6 +152,7 @@ impl Validator<'_> {
             tos_uri: None,
             jwks: None,
             jwks_uri: None,
+            userinfo_signed_response_alg: None,
             registration_token_hash: None,
             managed_by: "config".to_string(),
         })

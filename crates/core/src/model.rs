@@ -165,6 +165,9 @@ pub struct Client {
     pub jwks: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// OIDC Registration 2: userinfo answered as a JWT signed with this algorithm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
     /// RFC 7592: SHA-256 (base64url) of the registration access token, for dynamically
     /// registered clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]

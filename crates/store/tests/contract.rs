@@ -255,6 +255,7 @@ fn client(id: &str) -> Client {
         tos_uri: None,
         jwks: None,
         jwks_uri: None,
+        userinfo_signed_response_alg: None,
         registration_token_hash: None,
         managed_by: "config".into(),
     }

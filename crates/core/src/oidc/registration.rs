@@ -164,6 +164,17 @@ pub fn client_from_metadata(
             }
         },
     };
+    let userinfo_signed_response_alg = match opt_string(m, "userinfo_signed_response_alg")? {
+        None => None,
+        Some(a) => match SigningAlg::parse(&a) {
+            Some(alg) if algorithms.contains(&alg) => Some(alg),
+            _ => {
+                return Err(metadata_error(format!(
+                    "userinfo_signed_response_alg {a:?} is not supported"
+                )));
+            }
+        },
+    };
     match opt_string(m, "subject_type")?.as_deref() {
         None | Some("public") => {}
         Some(_) => return Err(metadata_error("subject_type: only \"public\" is supported")),
@@ -212,6 +223,7 @@ pub fn client_from_metadata(
         tos_uri: web_url(m, "tos_uri")?,
         jwks,
         jwks_uri,
+        userinfo_signed_response_alg,
         registration_token_hash: None,
         managed_by: "registration".into(),
     })
@@ -298,6 +310,9 @@ pub fn metadata_json(client: &Client, registration_client_uri: &str) -> Value {
         }
         if let Some(j) = &client.jwks {
             o.insert("jwks".into(), j.clone());
+        }
+        if let Some(a) = client.userinfo_signed_response_alg {
+            o.insert("userinfo_signed_response_alg".into(), a.as_str().into());
         }
     }
     m

@@ -59,6 +59,14 @@ pub enum ClientCredentials {
     },
 }
 
+/// What `/userinfo` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserinfoResponse {
+    Json(Map<String, Value>),
+    /// `application/jwt`.
+    Jwt(String),
+}
+
 /// Errors from bearer-token endpoints (RFC 6750 3.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BearerError {
@@ -496,7 +504,41 @@ impl Provider {
     }
 
     /// OIDC Core 5.3: claims about the user for the scopes granted.
+    /// OIDC Core 5.3.2: the userinfo answer, as JSON, or as a signed JWT for a client that
+    /// registered `userinfo_signed_response_alg`.
+    pub async fn userinfo_response(&self, token: &str) -> Result<UserinfoResponse, BearerError> {
+        let (claims, client_id) = self.userinfo_claims(token).await?;
+        let client = self
+            .store
+            .get_client(&client_id)
+            .await
+            .map_err(|_| BearerError::Unavailable)?;
+        match client.and_then(|c| c.userinfo_signed_response_alg) {
+            None => Ok(UserinfoResponse::Json(claims)),
+            Some(alg) => {
+                let now = self.now();
+                let mut c = claims;
+                // OIDC Core 5.3.2: a signed response carries iss and aud.
+                c.insert("iss".into(), self.config.issuer.clone().into());
+                c.insert("aud".into(), client_id.into());
+                c.insert("iat".into(), now.timestamp().into());
+                let (jwt, _) = self
+                    .keys
+                    .sign(alg, "JWT", c, now)
+                    .map_err(|_| BearerError::Unavailable)?;
+                Ok(UserinfoResponse::Jwt(jwt))
+            }
+        }
+    }
+
     pub async fn userinfo(&self, token: &str) -> Result<Map<String, Value>, BearerError> {
+        Ok(self.userinfo_claims(token).await?.0)
+    }
+
+    async fn userinfo_claims(
+        &self,
+        token: &str,
+    ) -> Result<(Map<String, Value>, String), BearerError> {
         let (claims, gid) = self.check_access_token(token).await?;
         let scope = claims.get("scope").and_then(Value::as_str).unwrap_or("");
         let scopes = scopes::parse(scope);
@@ -540,7 +582,7 @@ impl Provider {
             &scopes,
             requested.as_ref(),
         ));
-        Ok(out)
+        Ok((out, grant.client_id))
     }
 
     /// RFC 7662 2.2. Only confidential clients may introspect (2.1: prevent token scanning).

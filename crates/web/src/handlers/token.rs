@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use lanyard_core::oidc::client_auth;
 use lanyard_core::oidc::error::OAuthError;
-use lanyard_core::oidc::token::{BearerError, ClientCredentials};
+use lanyard_core::oidc::token::{BearerError, ClientCredentials, UserinfoResponse};
 
 use crate::error::{JsonError, WebError};
 use crate::input::{Input, client_credentials};
@@ -173,8 +173,16 @@ pub async fn userinfo(State(s): State<AppState>, input: Input) -> Result<Respons
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return Ok(res);
     };
-    match s.provider.userinfo(&token).await {
-        Ok(claims) => Ok(no_store(Json(claims).into_response())),
+    match s.provider.userinfo_response(&token).await {
+        Ok(UserinfoResponse::Json(claims)) => Ok(no_store(Json(claims).into_response())),
+        Ok(UserinfoResponse::Jwt(jwt)) => {
+            let mut res = jwt.into_response();
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwt"),
+            );
+            Ok(no_store(res))
+        }
         Err(BearerError::Unavailable) => Err(WebError::Unavailable("userinfo".into()).into()),
         Err(e) => Err(WebError::Bearer(e).into()),
     }

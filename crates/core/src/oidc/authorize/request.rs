@@ -324,6 +324,7 @@ pub(crate) mod tests_support {
             tos_uri: None,
             jwks: None,
             jwks_uri: None,
+            userinfo_signed_response_alg: None,
             registration_token_hash: None,
             managed_by: "config".into(),
         }
