@@ -1918,6 +1918,129 @@ mod dynamic {
         }
     }
 
+    const PAIRWISE: &str =
+        "fetch_private_addresses = true\npairwise_salt = \"a-salt-for-pairwise-subjects\"";
+
+    #[tokio::test]
+    async fn oidcc_registration_sector_uri() {
+        let sector = serve_text(serde_json::json!([REDIRECT]).to_string()).await;
+        let d = registered(
+            PAIRWISE,
+            serde_json::json!({ "subject_type": "pairwise", "sector_identifier_uri": sector }),
+        )
+        .await;
+        assert!(
+            discovery(&d.app).await["subject_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"pairwise".into())
+        );
+        let user = d
+            .app
+            .store
+            .find_user_by_username("buffy")
+            .await
+            .unwrap()
+            .unwrap();
+        let (url, nonce) = d.authorize_url(&[]);
+        let r = d.browse(&url).await;
+        let t = d.redeem(r.get("code").unwrap()).await;
+        let idt = t["id_token"].as_str().unwrap().to_string();
+        d.verify(&idt, &nonce).await;
+        let sub = jwt_claims(&idt)["sub"].as_str().unwrap().to_string();
+        assert_ne!(
+            sub,
+            user.id.to_string(),
+            "a pairwise subject, not the user id"
+        );
+        let info = d
+            .app
+            .http()
+            .get(d.app.url("/userinfo"))
+            .bearer_auth(t["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json_value()
+            .await;
+        assert_eq!(info["sub"], sub.as_str());
+        // Stable: a second login gives the same subject.
+        let (url, _) = d.authorize_url(&[]);
+        let r = d.browse(&url).await;
+        let t2 = d.redeem(r.get("code").unwrap()).await;
+        assert_eq!(
+            jwt_claims(t2["id_token"].as_str().unwrap())["sub"],
+            sub.as_str()
+        );
+        // A public client (the config's `web`) sees the user id.
+        let public = TestRp::new(
+            &d.app,
+            "web",
+            Some(SECRET),
+            AuthType::BasicAuth,
+            Alg::RsaSsaPkcs1V15Sha256,
+        )
+        .await;
+        let mut b = d.app.browser();
+        let s = public.start(&[], &[]);
+        let code = public.authorize(&d.app, &mut b, &s, "buffy").await;
+        let pt = public.exchange(&code, s.verifier).await.unwrap();
+        assert_eq!(jwt_claims(&id_token(&pt))["sub"], user.id.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_pairwise_id_token_hint_is_recognised() {
+        let d = registered(PAIRWISE, serde_json::json!({ "subject_type": "pairwise" })).await;
+        let mut b = d.app.browser();
+        let (url, _) = d.authorize_url(&[]);
+        let page = b.get(&url).await;
+        let login = b.follow(page).await;
+        let res = b.submit_login(&login, "buffy", PASSWORD).await;
+        let consent = b.follow(res).await;
+        let csrf = consent.input("csrf_token").unwrap();
+        let flow = consent.input("flow").unwrap();
+        let res = b
+            .post(
+                "/consent",
+                &[
+                    ("decision", "allow"),
+                    ("flow", &flow),
+                    ("csrf_token", &csrf),
+                ],
+            )
+            .await;
+        let done = b.follow(res).await;
+        let p = client_response(&done, Mode::Query).unwrap();
+        let t = d.redeem(p.get("code").unwrap()).await;
+        let hint = t["id_token"].as_str().unwrap().to_string();
+        // prompt=none with the pairwise hint: the same user, silently.
+        let (url, _) = d.authorize_url(&[("prompt", "none"), ("id_token_hint", &hint)]);
+        let page = b.get(&url).await;
+        let p = client_response(&page, Mode::Query).unwrap();
+        assert!(p.contains_key("code"), "{p:?}");
+    }
+
+    #[tokio::test]
+    async fn oidcc_registration_sector_bad() {
+        let sector =
+            serve_text(serde_json::json!(["https://elsewhere.example/cb"]).to_string()).await;
+        let app = TestApp::spawn_with(|c| {
+            c.replace("fetch_private_addresses = true", PAIRWISE)
+                .replace(
+                    "[passwords]",
+                    "[registration]\nmode = \"open\"\n\n[passwords]",
+                )
+        })
+        .await;
+        let res = register(
+            &app,
+            &serde_json::json!({ "redirect_uris": [REDIRECT], "subject_type": "pairwise", "sector_identifier_uri": sector }),
+        )
+        .await;
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.json_value().await["error"], "invalid_client_metadata");
+    }
+
     #[tokio::test]
     async fn a_request_uri_on_a_private_address_is_refused() {
         let d = registered(

@@ -153,6 +153,7 @@ impl Validator<'_> {
             jwks: None,
             jwks_uri: None,
             userinfo_signed_response_alg: None,
+            pairwise_sector: None,
             registration_token_hash: None,
             managed_by: "config".to_string(),
         })

@@ -168,6 +168,7 @@ pub(crate) struct RawOAuth {
     pub require_pkce_for_all: Field<bool>,
     pub fetch_private_addresses: Field<bool>,
     pub allow_unsigned_request_objects: Field<bool>,
+    pub pairwise_salt: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]

@@ -74,6 +74,7 @@ impl Settings {
             upstreams: self.upstreams.clone(),
             registration_enabled: self.registration != RegistrationSettings::Off,
             allow_unsigned_request_objects: self.oauth.allow_unsigned_request_objects,
+            pairwise_salt: self.oauth.pairwise_salt.clone(),
         }
     }
 }
@@ -184,6 +185,8 @@ pub struct OAuthSettings {
     pub fetch_private_addresses: bool,
     /// Accept request objects with `alg` none (RFC 9101 allows refusing them).
     pub allow_unsigned_request_objects: bool,
+    /// Salt for pairwise subject identifiers; pairwise subjects are offered only with one.
+    pub pairwise_salt: Option<Secret<String>>,
 }
 
 /// `[mfa]`: who must use a second factor (clients add `require_mfa`).

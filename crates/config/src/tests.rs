@@ -336,6 +336,7 @@ fn shipped_example_loads() {
         ("AUTH0_CLIENT_SECRET", "auth0".to_string()),
         ("KEYCLOAK_CLIENT_SECRET", "kc".to_string()),
         ("LANYARD_REGISTRATION_TOKEN", "register-me".to_string()),
+        ("LANYARD_PAIRWISE_SALT", "a-long-pairwise-salt".to_string()),
     ];
     let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let s = load_from_str(

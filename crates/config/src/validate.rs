@@ -95,6 +95,15 @@ impl<'a> Validator<'a> {
                     raw.oauth.allow_unsigned_request_objects,
                 )
                 .unwrap_or(false),
+            pairwise_salt: raw.oauth.pairwise_salt.and_then(|v| {
+                let salt = self.secret_string("oauth.pairwise_salt", v)?;
+                if salt.len() < 16 {
+                    self.problems
+                        .push("oauth.pairwise_salt", "must be at least 16 characters");
+                    return None;
+                }
+                Some(Secret::new(salt))
+            }),
         };
         let mfa = self.mfa(raw.mfa, issuer.as_ref());
         let lockout = self.lockout(raw.lockout);

@@ -165,6 +165,10 @@ pub struct Client {
     pub jwks: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// OIDC Core 8: `public` subjects (the user id) unless this is set: then the client sees
+    /// pairwise subjects computed for this sector identifier (a host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairwise_sector: Option<String>,
     /// OIDC Registration 2: userinfo answered as a JWT signed with this algorithm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<SigningAlg>,

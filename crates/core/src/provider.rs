@@ -43,6 +43,9 @@ pub struct ProviderConfig {
     pub registration_enabled: bool,
     /// Request objects with `alg` none are accepted.
     pub allow_unsigned_request_objects: bool,
+    /// Secret salt for pairwise subject identifiers (OIDC Core 8.1); `None`: pairwise subjects
+    /// are not offered.
+    pub pairwise_salt: Option<Secret<String>>,
 }
 
 pub struct Provider {
@@ -86,6 +89,7 @@ impl Provider {
             &config.algorithms,
             config.registration_enabled,
             config.allow_unsigned_request_objects,
+            config.pairwise_salt.is_some(),
         )
         .to_string();
         Self {
@@ -101,6 +105,23 @@ impl Provider {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The `sub` a client sees for a user (OIDC Core 8): the user id, or for a pairwise client
+    /// SHA-256(sector identifier, user id, salt) — stable per sector, unlinkable across sectors.
+    pub fn subject(&self, client: &Client, user_id: Uuid) -> String {
+        match (&client.pairwise_sector, &self.config.pairwise_salt) {
+            (Some(sector), Some(salt)) => {
+                let mut data = Vec::new();
+                data.extend_from_slice(sector.as_bytes());
+                data.push(0);
+                data.extend_from_slice(user_id.to_string().as_bytes());
+                data.push(0);
+                data.extend_from_slice(salt.expose().as_bytes());
+                crate::secret::b64url(&crate::secret::sha256(&data))
+            }
+            _ => user_id.to_string(),
+        }
     }
 
     /// Encrypt a short-lived secret kept in the session (e.g. an upstream login's PKCE
@@ -199,6 +220,19 @@ impl Provider {
             fresh_login,
             consented,
             mfa_required,
+        };
+        // A pairwise client's id_token_hint carries its pairwise sub: compare in that space.
+        let translated;
+        let req = match (auth, &req.hint_sub) {
+            (Some(a), Some(hint)) if client.pairwise_sector.is_some() => {
+                let mut r = req.clone();
+                if *hint == self.subject(client, a.user_id) {
+                    r.hint_sub = Some(a.user_id.to_string());
+                }
+                translated = r;
+                &translated
+            }
+            _ => req,
         };
         let consent = match auth {
             Some(a) if !client.trusted && !consented => {

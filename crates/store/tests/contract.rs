@@ -256,6 +256,7 @@ fn client(id: &str) -> Client {
         jwks: None,
         jwks_uri: None,
         userinfo_signed_response_alg: None,
+        pairwise_sector: None,
         registration_token_hash: None,
         managed_by: "config".into(),
     }

@@ -11,7 +11,13 @@ pub fn document(
     algs: &[SigningAlg],
     registration: bool,
     unsigned_request_objects: bool,
+    pairwise: bool,
 ) -> Value {
+    let subject_types: &[&str] = if pairwise {
+        &["public", "pairwise"]
+    } else {
+        &["public"]
+    };
     let mut object_algs: Vec<&str> = crate::oidc::jws::CLIENT_ALGS.to_vec();
     if unsigned_request_objects {
         object_algs.push("none");
@@ -35,7 +41,7 @@ pub fn document(
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": subject_types,
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
@@ -76,6 +82,7 @@ mod tests {
         let d = document(
             "https://id.example.com",
             &[SigningAlg::RS256, SigningAlg::EdDSA],
+            false,
             false,
             false,
         );

@@ -82,11 +82,20 @@ fn web_url(m: &Map<String, Value>, key: &str) -> Result<Option<String>, Registra
     Ok(Some(u))
 }
 
+/// Pairwise subjects at registration (OIDC Core 8.1): whether they are offered, and the
+/// `sector_identifier_uri` document (a JSON array of redirect URIs) the web layer fetched.
+#[derive(Debug, Clone, Default)]
+pub struct Pairwise {
+    pub supported: bool,
+    pub sector_document: Option<Result<Vec<String>, String>>,
+}
+
 /// Validate registration metadata into a client (RFC 7591 2, 3.2.2).
 pub fn client_from_metadata(
     meta: &Value,
     client_id: String,
     algorithms: &[SigningAlg],
+    pairwise: &Pairwise,
 ) -> Result<Client, RegistrationError> {
     let m = meta
         .as_object()
@@ -175,15 +184,27 @@ pub fn client_from_metadata(
             }
         },
     };
-    match opt_string(m, "subject_type")?.as_deref() {
-        None | Some("public") => {}
-        Some(_) => return Err(metadata_error("subject_type: only \"public\" is supported")),
-    }
-    if m.contains_key("sector_identifier_uri") {
-        return Err(metadata_error(
-            "sector_identifier_uri: pairwise subjects are not supported",
-        ));
-    }
+    let sector_uri = web_url(m, "sector_identifier_uri")?;
+    let pairwise_sector = match opt_string(m, "subject_type")?.as_deref() {
+        None | Some("public") => None,
+        Some("pairwise") => {
+            if !pairwise.supported {
+                return Err(metadata_error(
+                    "pairwise subjects are not offered by this provider",
+                ));
+            }
+            Some(sector_identifier(
+                sector_uri.as_deref(),
+                &redirect_uris,
+                pairwise,
+            )?)
+        }
+        Some(other) => {
+            return Err(metadata_error(format!(
+                "subject_type {other:?} is not supported"
+            )));
+        }
+    };
     let jwks_uri = web_url(m, "jwks_uri")?;
     let jwks = match m.get("jwks") {
         None | Some(Value::Null) => None,
@@ -224,9 +245,52 @@ pub fn client_from_metadata(
         jwks,
         jwks_uri,
         userinfo_signed_response_alg,
+        pairwise_sector,
         registration_token_hash: None,
         managed_by: "registration".into(),
     })
+}
+
+/// OIDC Core 8.1: the host of `sector_identifier_uri`, whose document must list every
+/// redirect URI; without one, the single host all redirect URIs share.
+fn sector_identifier(
+    sector_uri: Option<&str>,
+    redirect_uris: &[String],
+    pairwise: &Pairwise,
+) -> Result<String, RegistrationError> {
+    let host = |u: &str| {
+        url::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+    };
+    match sector_uri {
+        Some(uri) => {
+            let listed = match &pairwise.sector_document {
+                Some(Ok(list)) => list,
+                Some(Err(e)) => {
+                    return Err(metadata_error(format!(
+                        "sector_identifier_uri could not be used: {e}"
+                    )));
+                }
+                None => return Err(metadata_error("sector_identifier_uri was not fetched")),
+            };
+            if let Some(missing) = redirect_uris.iter().find(|r| !listed.contains(r)) {
+                return Err(metadata_error(format!(
+                    "the sector_identifier_uri document does not list {missing:?}"
+                )));
+            }
+            host(uri).ok_or_else(|| metadata_error("sector_identifier_uri has no host"))
+        }
+        None => {
+            let hosts: Vec<String> = redirect_uris.iter().filter_map(|u| host(u)).collect();
+            match hosts.first() {
+                Some(h) if hosts.iter().all(|x| x == h) => Ok(h.clone()),
+                _ => Err(metadata_error(
+                    "pairwise redirect URIs on several hosts need a sector_identifier_uri",
+                )),
+            }
+        }
+    }
 }
 
 impl Provider {
@@ -234,13 +298,19 @@ impl Provider {
     pub async fn register_client(
         &self,
         meta: &Value,
+        sector_document: Option<Result<Vec<String>, String>>,
         ip: Option<&str>,
     ) -> ProviderResult<Result<Registered, RegistrationError>> {
         let client_id = format!("dyn-{}", &random_token()[..22]);
-        let mut client = match client_from_metadata(meta, client_id, &self.config.algorithms) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
+        let pairwise = Pairwise {
+            supported: self.config.pairwise_salt.is_some(),
+            sector_document,
         };
+        let mut client =
+            match client_from_metadata(meta, client_id, &self.config.algorithms, &pairwise) {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e)),
+            };
         let client_secret = (!client.is_public()
             && client.auth_method != AuthMethod::PrivateKeyJwt)
             .then(random_token);
@@ -293,7 +363,7 @@ pub fn metadata_json(client: &Client, registration_client_uri: &str) -> Value {
         "token_endpoint_auth_method": client.auth_method.as_str(),
         "scope": scopes::join(&client.scopes),
         "id_token_signed_response_alg": client.id_token_alg.as_str(),
-        "subject_type": "public",
+        "subject_type": if client.pairwise_sector.is_some() { "pairwise" } else { "public" },
         "registration_client_uri": registration_client_uri,
     });
     if let Some(o) = m.as_object_mut() {
@@ -323,7 +393,7 @@ mod tests {
     use super::*;
 
     fn reg(v: Value) -> Result<Client, RegistrationError> {
-        client_from_metadata(&v, "c".into(), &SigningAlg::ALL)
+        client_from_metadata(&v, "c".into(), &SigningAlg::ALL, &Pairwise::default())
     }
 
     #[test]

@@ -387,7 +387,7 @@ impl Provider {
         now: DateTime<Utc>,
     ) -> ProviderResult<TokenResponse> {
         let sub = user
-            .map(|u| u.user.id.to_string())
+            .map(|u| self.subject(client, u.user.id))
             .unwrap_or_else(|| client.client_id.clone());
         let lifetime = self.config.access_token_lifetime;
         let mut at = self.base_claims(&sub, Value::from(self.config.issuer.clone()), lifetime, now);
@@ -442,7 +442,7 @@ impl Provider {
         now: DateTime<Utc>,
     ) -> ProviderResult<String> {
         let mut c = self.base_claims(
-            &user.user.id.to_string(),
+            &self.subject(client, user.user.id),
             Value::from(client.client_id.clone()),
             self.config.id_token_lifetime,
             now,
@@ -574,8 +574,14 @@ impl Provider {
         } else {
             Vec::new()
         };
+        let client = self
+            .store
+            .get_client(&grant.client_id)
+            .await
+            .map_err(|_| BearerError::Unavailable)?
+            .ok_or(BearerError::InvalidToken)?;
         let mut out = Map::new();
-        out.insert("sub".into(), user.id.to_string().into());
+        out.insert("sub".into(), self.subject(&client, user.id).into());
         out.extend(scopes::user_claims(
             &user,
             &groups,
@@ -765,7 +771,7 @@ impl Provider {
                 continue;
             };
             let mut c = self.base_claims(
-                &user_id.to_string(),
+                &self.subject(&client, user_id),
                 Value::from(client.client_id.clone()),
                 chrono::Duration::minutes(2),
                 now,

@@ -76,7 +76,12 @@ pub async fn logout(
         .auth(s.provider.now(), s.config.absolute_lifetime)
         .await?;
     let hint_matches = match (&hint, &auth) {
-        (Some(h), Some(a)) => h.sub == a.user_id.to_string(),
+        (Some(h), Some(a)) => {
+            h.sub == a.user_id.to_string()
+                || client
+                    .as_ref()
+                    .is_some_and(|c| h.sub == s.provider.subject(c, a.user_id))
+        }
         _ => false,
     };
     let confirmed = input.method == Method::POST && p.get("confirm") == Some("yes");

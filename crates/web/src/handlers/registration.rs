@@ -85,7 +85,20 @@ pub async fn register(
             "the request body is not valid JSON",
         );
     };
-    match s.provider.register_client(&meta, ip.as_deref()).await {
+    // OIDC Core 8.1: the sector document is fetched here (SSRF-checked), validated in core.
+    let sector_document = match meta.get("sector_identifier_uri").and_then(Value::as_str) {
+        Some(uri) => Some(match s.fetcher.get_text(uri).await {
+            Ok(text) => serde_json::from_str::<Vec<String>>(&text)
+                .map_err(|_| "the document is not a JSON array of URIs".to_string()),
+            Err(e) => Err(e),
+        }),
+        None => None,
+    };
+    match s
+        .provider
+        .register_client(&meta, sector_document, ip.as_deref())
+        .await
+    {
         Ok(Ok(reg)) => {
             let uri = format!(
                 "{}/register/{}",

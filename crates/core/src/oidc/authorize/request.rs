@@ -325,6 +325,7 @@ pub(crate) mod tests_support {
             jwks: None,
             jwks_uri: None,
             userinfo_signed_response_alg: None,
+            pairwise_sector: None,
             registration_token_hash: None,
             managed_by: "config".into(),
         }
