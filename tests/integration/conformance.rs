@@ -1689,6 +1689,72 @@ mod dynamic {
         assert!(c.get("nonce").is_none());
     }
 
+    /// The RP swaps its key between getting a refresh token and using it: the refresh with an
+    /// assertion signed by the new key succeeds because Lanyard refetches the jwks_uri.
+    #[tokio::test]
+    async fn oidcc_refresh_token_rp_key_rotation() {
+        let app = TestApp::spawn_with(|c| {
+            c.replace(
+                "[passwords]",
+                "[registration]\nmode = \"open\"\n\n[passwords]",
+            )
+        })
+        .await;
+        app.user("buffy").await;
+        let first = RpKeys::new("rp-1");
+        let (jwks_uri, published) = serve_jwks(first.jwks.clone()).await;
+        let res = register(
+            &app,
+            &serde_json::json!({
+                "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": jwks_uri, "grant_types": ["authorization_code", "refresh_token"],
+                "scope": "openid offline_access",
+            }),
+        )
+        .await;
+        let client_id = res.json_value().await["client_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let d = Dyn {
+            app,
+            keys: first,
+            client_id,
+        };
+        let (url, _) =
+            d.authorize_url(&[("scope", "openid offline_access"), ("prompt", "consent")]);
+        let r = d.browse(&url).await;
+        let t = d.redeem(r.get("code").unwrap()).await;
+        let refresh = t["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_string();
+        let second = RpKeys::new("rp-2");
+        *published.lock().unwrap() = second.jwks.clone();
+        let now = chrono::Utc::now().timestamp();
+        let assertion = second.sign(serde_json::json!({
+            "iss": d.client_id, "sub": d.client_id, "aud": d.app.url("/token"),
+            "jti": crate::harness::unique(), "exp": now + 60,
+        }));
+        let res = d
+            .app
+            .http()
+            .post(d.app.url("/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
     /// The client's keys come from its jwks_uri for the private_key_jwt exchange.
     #[tokio::test]
     async fn oidcc_registration_jwks_uri() {

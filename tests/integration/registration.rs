@@ -379,3 +379,71 @@ async fn private_key_jwt_clients_authenticate_with_signed_assertions() {
         200
     );
 }
+
+#[tokio::test]
+async fn client_secret_jwt_clients_authenticate_with_a_mac_of_their_secret() {
+    let app = app("[registration]\nmode = \"open\"").await;
+    let reg = register(
+        &app,
+        &json!({
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "client_secret_jwt",
+            "grant_types": ["client_credentials"],
+        }),
+        None,
+    )
+    .await
+    .json_value()
+    .await;
+    let client_id = reg["client_id"].as_str().unwrap().to_string();
+    let secret = reg["client_secret"].as_str().unwrap().to_string();
+    // Kept encrypted, not in clear: it must be recoverable to check a MAC.
+    let stored = app.store.get_client(&client_id).await.unwrap().unwrap();
+    let sealed = stored.secret_enc.expect("sealed secret");
+    assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    let now = chrono::Utc::now().timestamp();
+    let mac = |key: &str, jti: &str| {
+        let claims = json!({ "iss": client_id, "sub": client_id, "aud": app.url("/token"), "jti": jti, "exp": now + 60 });
+        let p = josekit::jwt::JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        let signer = josekit::jws::HS256
+            .signer_from_bytes(key.as_bytes())
+            .unwrap();
+        josekit::jwt::encode_with_signer(&p, &josekit::jws::JwsHeader::new(), &signer).unwrap()
+    };
+    let call = |assertion: String| {
+        app.http()
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .send()
+    };
+    assert_eq!(call(mac(&secret, "m1")).await.unwrap().status(), 200);
+    assert_eq!(
+        call(mac(&secret, "m1")).await.unwrap().status(),
+        401,
+        "replay"
+    );
+    assert_eq!(
+        call(mac("a-wrong-secret-that-is-long-enough-xx", "m2"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // Its secret does not work as a plain secret either (one method per client).
+    let basic = app
+        .http()
+        .post(app.url("/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+}

@@ -66,10 +66,13 @@ impl Validator<'_> {
         let auth_method = self
             .take(&at("auth_method"), raw.auth_method)
             .unwrap_or_default();
-        if auth_method == AuthMethod::PrivateKeyJwt {
+        if matches!(
+            auth_method,
+            AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt
+        ) {
             self.problems.push(
                 at("auth_method"),
-                "private_key_jwt clients need registered keys: register them dynamically ([registration])",
+                "private_key_jwt and client_secret_jwt clients are registered dynamically ([registration])",
             );
         }
         let public = auth_method == AuthMethod::None;
@@ -154,6 +157,7 @@ impl Validator<'_> {
             jwks_uri: None,
             userinfo_signed_response_alg: None,
             pairwise_sector: None,
+            secret_enc: None,
             registration_token_hash: None,
             managed_by: "config".to_string(),
         })

@@ -68,6 +68,9 @@ pub enum AuthMethod {
     None,
     /// OIDC Core 9 / RFC 7523: a JWT signed with the client's key (from `jwks` or `jwks_uri`).
     PrivateKeyJwt,
+    /// OIDC Core 9: a JWT MACed (HS256) with the client secret, which Lanyard then keeps
+    /// encrypted (not only hashed) to verify it.
+    ClientSecretJwt,
 }
 
 impl AuthMethod {
@@ -77,6 +80,7 @@ impl AuthMethod {
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
             Self::PrivateKeyJwt => "private_key_jwt",
+            Self::ClientSecretJwt => "client_secret_jwt",
         }
     }
 }
@@ -165,6 +169,10 @@ pub struct Client {
     pub jwks: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// `client_secret_jwt` only: the secret, AES-256-GCM encrypted (associated data: the
+    /// client id), because an HMAC cannot be checked against a hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_enc: Option<Vec<u8>>,
     /// OIDC Core 8: `public` subjects (the user id) unless this is set: then the client sees
     /// pairwise subjects computed for this sector identifier (a host name).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -257,6 +257,7 @@ fn client(id: &str) -> Client {
         jwks_uri: None,
         userinfo_signed_response_alg: None,
         pairwise_sector: None,
+        secret_enc: None,
         registration_token_hash: None,
         managed_by: "config".into(),
     }

@@ -31,20 +31,32 @@ pub struct VerifiedAssertion {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Check `assertion` for `client` with its key set `jwks`. `audiences`: the values `aud` may
-/// take (the token endpoint URL, and the issuer, which OIDC Core 9 also allows).
+/// What verifies an assertion: the client's public keys (`private_key_jwt`) or its secret
+/// (`client_secret_jwt`).
+pub enum AssertionKey<'a> {
+    Jwks(&'a Value),
+    Secret(&'a [u8]),
+}
+
+/// Check `assertion` for `client`. `audiences`: the values `aud` may take (the token endpoint
+/// URL, and the issuer, which OIDC Core 9 also allows).
 pub fn verify_assertion(
     assertion: &str,
     client: &Client,
-    jwks: &Value,
+    key: AssertionKey<'_>,
     audiences: &[String],
     now: DateTime<Utc>,
 ) -> Result<VerifiedAssertion, OAuthError> {
     let bad = OAuthError::invalid_client;
-    if client.auth_method != AuthMethod::PrivateKeyJwt {
-        return Err(bad());
-    }
-    let claims = super::jws::verify(assertion, jwks).ok_or_else(bad)?;
+    let claims = match (client.auth_method, key) {
+        (AuthMethod::PrivateKeyJwt, AssertionKey::Jwks(jwks)) => {
+            super::jws::verify(assertion, jwks).ok_or_else(bad)?
+        }
+        (AuthMethod::ClientSecretJwt, AssertionKey::Secret(secret)) => {
+            super::jws::verify_hmac(assertion, secret).ok_or_else(bad)?
+        }
+        _ => return Err(bad()),
+    };
     let s = |k: &str| claims.get(k).and_then(Value::as_str);
     // RFC 7523 3: iss and sub are the client_id.
     if s("iss") != Some(client.client_id.as_str()) || s("sub") != Some(client.client_id.as_str()) {
@@ -119,7 +131,7 @@ mod tests {
         let v = verify_assertion(
             &assertion(signer.as_ref(), good.clone()),
             &client(),
-            &jwks,
+            AssertionKey::Jwks(&jwks),
             &aud,
             now,
         )
@@ -140,8 +152,14 @@ mod tests {
             let mut c = good.clone();
             c[field] = value;
             assert!(
-                verify_assertion(&assertion(signer.as_ref(), c), &client(), &jwks, &aud, now)
-                    .is_err(),
+                verify_assertion(
+                    &assertion(signer.as_ref(), c),
+                    &client(),
+                    AssertionKey::Jwks(&jwks),
+                    &aud,
+                    now
+                )
+                .is_err(),
                 "{field}"
             );
         }
@@ -150,7 +168,7 @@ mod tests {
             verify_assertion(
                 &assertion(other_signer.as_ref(), good.clone()),
                 &client(),
-                &jwks,
+                AssertionKey::Jwks(&jwks),
                 &aud,
                 now
             )
@@ -163,11 +181,39 @@ mod tests {
             verify_assertion(
                 &assertion(signer.as_ref(), good),
                 &secret_client,
-                &jwks,
+                AssertionKey::Jwks(&jwks),
                 &aud,
                 now
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn client_secret_jwt_verifies_with_the_secret() {
+        let secret = b"a-client-secret-of-at-least-32-bytes!!";
+        let mut c = client();
+        c.auth_method = AuthMethod::ClientSecretJwt;
+        let now = Utc::now();
+        let claims = json!({ "iss": "rp", "sub": "rp", "aud": "https://id.example.com", "jti": "h1", "exp": now.timestamp() + 60 });
+        let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        let signer = josekit::jws::HS256.signer_from_bytes(secret).unwrap();
+        let jwt = josekit::jwt::encode_with_signer(&p, &JwsHeader::new(), &signer).unwrap();
+        let aud = vec!["https://id.example.com".to_string()];
+        assert!(verify_assertion(&jwt, &c, AssertionKey::Secret(secret), &aud, now).is_ok());
+        assert!(
+            verify_assertion(
+                &jwt,
+                &c,
+                AssertionKey::Secret(b"another-secret-of-at-least-32-bytes!!"),
+                &aud,
+                now
+            )
+            .is_err()
+        );
+        // A MAC never authenticates a private_key_jwt client.
+        assert!(
+            verify_assertion(&jwt, &client(), AssertionKey::Secret(secret), &aud, now).is_err()
         );
     }
 }

@@ -71,3 +71,13 @@ pub fn unsecured_claims(token: &str) -> Option<Map<String, Value>> {
         _ => None,
     }
 }
+
+/// The claims of an HS256 JWT if its MAC verifies with `secret` (`client_secret_jwt`).
+pub fn verify_hmac(token: &str, secret: &[u8]) -> Option<Map<String, Value>> {
+    if alg(token).as_deref() != Some("HS256") {
+        return None;
+    }
+    let verifier = josekit::jws::HS256.verifier_from_bytes(secret).ok()?;
+    let (payload, _) = josekit::jwt::decode_with_verifier(token, &verifier).ok()?;
+    Some(payload.claims_set().clone())
+}

@@ -105,9 +105,10 @@ pub fn client_from_metadata(
         Some("client_secret_post") => AuthMethod::ClientSecretPost,
         Some("none") => AuthMethod::None,
         Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
+        Some("client_secret_jwt") => AuthMethod::ClientSecretJwt,
         Some(other) => {
             return Err(metadata_error(format!(
-                "token_endpoint_auth_method {other:?} is not supported; use client_secret_basic, client_secret_post, private_key_jwt or none"
+                "token_endpoint_auth_method {other:?} is not supported; use client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none"
             )));
         }
     };
@@ -246,6 +247,7 @@ pub fn client_from_metadata(
         jwks_uri,
         userinfo_signed_response_alg,
         pairwise_sector,
+        secret_enc: None,
         registration_token_hash: None,
         managed_by: "registration".into(),
     })
@@ -293,7 +295,17 @@ fn sector_identifier(
     }
 }
 
+fn client_secret_context(client_id: &str) -> String {
+    format!("client-secret:{client_id}")
+}
+
 impl Provider {
+    /// The secret of a `client_secret_jwt` client, decrypted to verify its HMAC.
+    pub fn client_secret_for_jwt(&self, client: &Client) -> Option<Vec<u8>> {
+        let sealed = client.secret_enc.as_ref()?;
+        self.unseal(&client_secret_context(&client.client_id), sealed)
+    }
+
     /// Register a client (RFC 7591 3). The outer error is infrastructure.
     pub async fn register_client(
         &self,
@@ -315,6 +327,12 @@ impl Provider {
             && client.auth_method != AuthMethod::PrivateKeyJwt)
             .then(random_token);
         client.secret_hash = client_secret.as_deref().map(hash_token);
+        if client.auth_method == AuthMethod::ClientSecretJwt
+            && let Some(secret) = &client_secret
+        {
+            client.secret_enc =
+                Some(self.seal(&client_secret_context(&client.client_id), secret.as_bytes()));
+        }
         let rat = random_token();
         client.registration_token_hash = Some(b64url(&hash_token(&rat)));
         self.store.upsert_client(&client).await?;

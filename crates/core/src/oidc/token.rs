@@ -90,7 +90,10 @@ impl Provider {
         };
         let ok = match (creds, &client.secret_hash) {
             (ClientCredentials::Secret { secret, .. }, Some(hash))
-                if !client.is_public() && client.auth_method != AuthMethod::PrivateKeyJwt =>
+                if matches!(
+                    client.auth_method,
+                    AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+                ) =>
             {
                 ct_eq(&sha256(secret.expose().as_bytes()), hash)
             }

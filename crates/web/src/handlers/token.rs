@@ -46,16 +46,40 @@ async fn authenticate(
         .get_client(client_id)
         .await
         .map_err(|e| JsonError::from(lanyard_core::oidc::error::ProviderError::from(e)))?
-        .filter(|c| c.auth_method == lanyard_core::model::AuthMethod::PrivateKeyJwt)
+        .filter(|c| {
+            matches!(
+                c.auth_method,
+                lanyard_core::model::AuthMethod::PrivateKeyJwt
+                    | lanyard_core::model::AuthMethod::ClientSecretJwt
+            )
+        })
         .ok_or_else(invalid)?;
     let issuer = &s.provider.config.issuer;
     // RFC 7523 3: aud is the token endpoint; OIDC Core 9 also allows the issuer.
     let audiences = [format!("{issuer}/token"), issuer.clone()];
     let now = s.provider.now();
     let verify = |jwks: &serde_json::Value| {
-        client_auth::verify_assertion(assertion, &client, jwks, &audiences, now)
+        client_auth::verify_assertion(
+            assertion,
+            &client,
+            client_auth::AssertionKey::Jwks(jwks),
+            &audiences,
+            now,
+        )
     };
+    let secret = s.provider.client_secret_for_jwt(&client);
     let verified = match (&client.jwks, &client.jwks_uri) {
+        _ if client.auth_method == lanyard_core::model::AuthMethod::ClientSecretJwt => {
+            let secret = secret.ok_or_else(invalid)?;
+            client_auth::verify_assertion(
+                assertion,
+                &client,
+                client_auth::AssertionKey::Secret(&secret),
+                &audiences,
+                now,
+            )
+            .map_err(|_| invalid())?
+        }
         (Some(jwks), _) => verify(jwks).map_err(|_| invalid())?,
         (None, Some(uri)) => {
             let jwks = s.fetcher.jwks(uri).await.map_err(|_| invalid())?;

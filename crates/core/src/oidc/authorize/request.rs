@@ -326,6 +326,7 @@ pub(crate) mod tests_support {
             jwks_uri: None,
             userinfo_signed_response_alg: None,
             pairwise_sector: None,
+            secret_enc: None,
             registration_token_hash: None,
             managed_by: "config".into(),
         }
