@@ -1150,6 +1150,34 @@ async fn oidcc_rp_initiated_logout_bad_id_token_hint() {
     assert_no_redirect(&o, &mut b, &url).await;
 }
 
+/// Check an RS256 JWT's signature with openidconnect's JWK code against the published JWKS
+/// (independent of the josekit code that signed it).
+async fn verify_rs256_with_published_jwks(app: &TestApp, jwt: &str) {
+    let header = jwt_header(jwt);
+    let jwks: CoreJsonWebKeySet = serde_json::from_value(
+        app.http()
+            .get(app.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json_value()
+            .await,
+    )
+    .unwrap();
+    let key = jwks
+        .keys()
+        .iter()
+        .find(|k| k.key_id().map(|i| i.as_str()) == header["kid"].as_str())
+        .expect("signing key published");
+    let (signed, sig) = jwt.rsplit_once('.').unwrap();
+    use base64::Engine;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .unwrap();
+    key.verify_signature(&Alg::RsaSsaPkcs1V15Sha256, signed.as_bytes(), &sig)
+        .expect("signature verifies");
+}
+
 // ---- Back-Channel Logout plan ------------------------------------------------------------
 
 #[tokio::test]
@@ -1245,32 +1273,8 @@ async fn oidcc_backchannel_rp_initiated_logout() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let token = token.expect("a logout token was POSTed");
-    // Verify with openidconnect's JWK code against the published JWKS.
-    let header = jwt_header(&token);
-    assert_eq!(header["typ"], "logout+jwt");
-    let jwks: CoreJsonWebKeySet = serde_json::from_value(
-        o.app
-            .http()
-            .get(o.app.url("/jwks"))
-            .send()
-            .await
-            .unwrap()
-            .json_value()
-            .await,
-    )
-    .unwrap();
-    let key = jwks
-        .keys()
-        .iter()
-        .find(|k| k.key_id().map(|i| i.as_str()) == header["kid"].as_str())
-        .expect("signing key published");
-    let (signed, sig) = token.rsplit_once('.').unwrap();
-    use base64::Engine;
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(sig)
-        .unwrap();
-    key.verify_signature(&Alg::RsaSsaPkcs1V15Sha256, signed.as_bytes(), &sig)
-        .expect("logout token signature");
+    assert_eq!(jwt_header(&token)["typ"], "logout+jwt");
+    verify_rs256_with_published_jwks(&o.app, &token).await;
     let c = jwt_claims(&token);
     assert_eq!(c["iss"], o.app.issuer.as_str());
     assert_eq!(c["aud"], "web");
@@ -1657,31 +1661,8 @@ mod dynamic {
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "application/jwt");
         let jwt = res.text().await.unwrap();
-        let header = jwt_header(&jwt);
-        assert_eq!(header["alg"], "RS256");
-        let jwks: CoreJsonWebKeySet = serde_json::from_value(
-            d.app
-                .http()
-                .get(d.app.url("/jwks"))
-                .send()
-                .await
-                .unwrap()
-                .json_value()
-                .await,
-        )
-        .unwrap();
-        let key = jwks
-            .keys()
-            .iter()
-            .find(|k| k.key_id().map(|i| i.as_str()) == header["kid"].as_str())
-            .unwrap();
-        let (signed, sig) = jwt.rsplit_once('.').unwrap();
-        use base64::Engine;
-        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(sig)
-            .unwrap();
-        key.verify_signature(&Alg::RsaSsaPkcs1V15Sha256, signed.as_bytes(), &sig)
-            .expect("userinfo signature");
+        assert_eq!(jwt_header(&jwt)["alg"], "RS256");
+        verify_rs256_with_published_jwks(&d.app, &jwt).await;
         let c = jwt_claims(&jwt);
         assert_eq!(c["iss"], d.app.issuer.as_str());
         assert_eq!(c["aud"], d.client_id.as_str());

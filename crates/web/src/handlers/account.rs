@@ -26,7 +26,7 @@ fn store_err(e: lanyard_core::store::StoreError) -> WebError {
 }
 
 /// The signed-in user, or a redirect to the login page.
-async fn signed_in(
+pub(crate) async fn signed_in(
     s: &AppState,
     browser: &Browser,
 ) -> Result<Result<(Authenticated, User), Response>, WebError> {

@@ -541,13 +541,5 @@ pub async fn logged_out(
     if let Some(next) = browser.take_after_logout().await? {
         return Ok(see_other(&next));
     }
-    let ctx = json!({ "message": "You have been signed out." });
-    s.templates.page(
-        StatusCode::OK,
-        "logged_out.html",
-        "Signed out",
-        "",
-        None,
-        ctx,
-    )
+    super::logout::signed_out_page(&s)
 }

@@ -160,16 +160,19 @@ pub async fn logout(
     }
     match target {
         Some(uri) => Ok(see_other(&uri)),
-        None => {
-            let ctx = json!({ "message": "You have been signed out." });
-            s.templates.page(
-                StatusCode::OK,
-                "logged_out.html",
-                "Signed out",
-                "",
-                None,
-                ctx,
-            )
-        }
+        None => signed_out_page(&s),
     }
+}
+
+/// The page a user sees once signed out (when there is no application to return to).
+pub(crate) fn signed_out_page(s: &AppState) -> Result<Response, WebError> {
+    let ctx = json!({ "message": "You have been signed out." });
+    s.templates.page(
+        StatusCode::OK,
+        "logged_out.html",
+        "Signed out",
+        "",
+        None,
+        ctx,
+    )
 }

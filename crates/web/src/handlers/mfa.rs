@@ -498,35 +498,12 @@ pub async fn continue_flow(
 
 // ---- account page ---------------------------------------------------------------------------------
 
-/// The signed-in user, or a redirect to sign in.
-async fn account_user(
-    s: &AppState,
-    browser: &Browser,
-) -> Result<Result<(lanyard_core::authn::Authenticated, User), Response>, WebError> {
-    let Some(auth) = browser
-        .auth(s.provider.now(), s.config.absolute_lifetime)
-        .await?
-    else {
-        return Ok(Err(see_other("/login")));
-    };
-    match s
-        .provider
-        .store
-        .get_user(auth.user_id)
-        .await
-        .map_err(|e| provider_err(e.into()))?
-    {
-        Some(u) if !u.disabled => Ok(Ok((auth, u))),
-        _ => Ok(Err(see_other("/login"))),
-    }
-}
-
 /// GET /account/mfa/totp: start adding an authenticator app.
 pub async fn account_enroll_page(
     State(s): State<AppState>,
     browser: Browser,
 ) -> Result<Response, WebError> {
-    let (_, user) = match account_user(&s, &browser).await? {
+    let (_, user) = match super::account::signed_in(&s, &browser).await? {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
@@ -560,7 +537,7 @@ pub async fn account_enroll_submit(
     input: Input,
 ) -> Result<Response, WebError> {
     browser.check_csrf(input.params.get("csrf_token")).await?;
-    let (auth, user) = match account_user(&s, &browser).await? {
+    let (auth, user) = match super::account::signed_in(&s, &browser).await? {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
@@ -726,7 +703,7 @@ pub async fn regenerate_codes(
     input: Input,
 ) -> Result<Response, WebError> {
     browser.check_csrf(input.params.get("csrf_token")).await?;
-    let (_, user) = match account_user(&s, &browser).await? {
+    let (_, user) = match super::account::signed_in(&s, &browser).await? {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
@@ -770,7 +747,7 @@ pub async fn disable(
     input: Input,
 ) -> Result<Response, WebError> {
     browser.check_csrf(input.params.get("csrf_token")).await?;
-    let (_, user) = match account_user(&s, &browser).await? {
+    let (_, user) = match super::account::signed_in(&s, &browser).await? {
         Ok(v) => v,
         Err(r) => return Ok(r),
     };
