@@ -330,8 +330,26 @@ async fn unlock_reset_mfa_and_rotate_encryption_through_the_cli() {
             .status,
         429
     );
+    // A linked upstream identity is listed too.
+    let now = chrono::Utc::now();
+    app.store
+        .link_identity(&lanyard_core::model::FederatedIdentity {
+            upstream: "okta".into(),
+            subject: "00u1ada".into(),
+            user_id: ada.id,
+            email: Some("ada@example.com".into()),
+            created_at: now,
+            last_login_at: now,
+        })
+        .await
+        .unwrap();
     let o = cli.run(&["user", "show", "ada"], "");
     assert!(out(&o).contains("two-step        on since"), "{}", out(&o));
+    assert!(
+        out(&o).contains("linked          okta (sub 00u1ada, ada@example.com)"),
+        "{}",
+        out(&o)
+    );
     assert!(out(&o).contains("failed logins   5"), "{}", out(&o));
 
     let o = cli.run(&["user", "unlock", "ada"], "");

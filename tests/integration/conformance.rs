@@ -2088,6 +2088,40 @@ mod dynamic {
         assert_eq!(res.json_value().await["error"], "invalid_client_metadata");
     }
 
+    /// A huge or slow request_uri document is refused (64 KB limit, 5 s timeout) and the
+    /// authorization request answers with invalid_request_uri instead of hanging.
+    #[tokio::test]
+    async fn huge_or_slow_request_uris_are_refused() {
+        let d = registered("", serde_json::json!({})).await;
+        let huge = serve_text("x".repeat(200_000)).await;
+        let listener = reserve_port().await;
+        let slow = format!(
+            "http://127.0.0.1:{}/slow",
+            listener.local_addr().unwrap().port()
+        );
+        let app = axum::Router::new().route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "too late"
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        for uri in [huge, slow] {
+            let started = std::time::Instant::now();
+            let (url, _) = d.authorize_url(&[("request_uri", &uri)]);
+            let page = d.app.browser().get(&url).await;
+            let loc = page.location().expect("an error to the client");
+            assert!(loc.contains("error=invalid_request_uri"), "{uri}: {loc}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{uri}: did not hang"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_request_uri_on_a_private_address_is_refused() {
         let d = registered(
