@@ -1750,18 +1750,19 @@ mod dynamic {
 
     #[tokio::test]
     async fn oidcc_ensure_client_assertion_with_iss_aud_succeeds() {
-        let d = registered(
-            "",
-            serde_json::json!({ "grant_types": ["client_credentials"], "redirect_uris": [] }),
-        )
-        .await;
+        let d = registered("", serde_json::json!({})).await;
+        let (url, nonce) = d.authorize_url(&[]);
+        let r = d.browse(&url).await;
+        // The code exchange authenticated with an assertion whose aud is the issuer.
         let assertion = d.assertion(&d.app.issuer);
         let res = d
             .app
             .http()
             .post(d.app.url("/token"))
             .form(&[
-                ("grant_type", "client_credentials"),
+                ("grant_type", "authorization_code"),
+                ("code", r.get("code").unwrap().as_str()),
+                ("redirect_uri", REDIRECT),
                 (
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -1772,6 +1773,8 @@ mod dynamic {
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
+        let t = res.json_value().await;
+        d.verify(t["id_token"].as_str().unwrap(), &nonce).await;
     }
 
     async fn shown_on_consent(key: &str, value: &str) {

@@ -190,7 +190,10 @@ async fn bad_metadata_gets_rfc_7591_errors() {
     );
     let huge = json!({ "redirect_uris": [REDIRECT], "client_name": "x".repeat(100_000) });
     let res = register(&app, &huge, None).await;
-    assert_eq!(res.status(), 413, "oversized documents are refused");
+    assert_eq!(res.status(), 400, "oversized documents are refused");
+    assert_eq!(res.json_value().await["error"], "invalid_client_metadata");
+    let enormous = json!({ "redirect_uris": [REDIRECT], "client_name": "x".repeat(1_000_000) });
+    assert_eq!(register(&app, &enormous, None).await.status(), 413);
     assert_eq!(
         app.store
             .list_clients()
@@ -301,7 +304,7 @@ async fn private_key_jwt_clients_authenticate_with_signed_assertions() {
             "redirect_uris": [REDIRECT],
             "token_endpoint_auth_method": "private_key_jwt",
             "jwks_uri": jwks_uri,
-            "grant_types": ["authorization_code", "client_credentials"],
+            "grant_types": ["authorization_code"],
         }),
         None,
     )
@@ -318,9 +321,10 @@ async fn private_key_jwt_clients_authenticate_with_signed_assertions() {
     let claims = |jti: &str, aud: &str| json!({ "iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "exp": now + 120, "iat": now });
     let call = |assertion: String| {
         app.http()
-            .post(app.url("/token"))
+            // RFC 7009: revocation answers 200 to an authenticated client, whatever the token.
+            .post(app.url("/revoke"))
             .form(&[
-                ("grant_type", "client_credentials"),
+                ("token", "not-a-token"),
                 (
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -350,20 +354,12 @@ async fn private_key_jwt_clients_authenticate_with_signed_assertions() {
             .status(),
         401
     );
-    let stranger = RpKeys::new("rp-1");
-    assert_eq!(
-        call(stranger.sign(claims("a4", &token_url)))
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
     // The secret methods do not work for this client.
     let basic = app
         .http()
-        .post(app.url("/token"))
+        .post(app.url("/revoke"))
         .basic_auth(&client_id, Some("guess"))
-        .form(&[("grant_type", "client_credentials")])
+        .form(&[("token", "x")])
         .send()
         .await
         .unwrap();
@@ -378,6 +374,15 @@ async fn private_key_jwt_clients_authenticate_with_signed_assertions() {
             .status(),
         200
     );
+    // A stranger's key never verifies (and cannot force refetches faster than once a minute).
+    let stranger = RpKeys::new("rp-1");
+    assert_eq!(
+        call(stranger.sign(claims("a4", &token_url)))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -388,7 +393,6 @@ async fn client_secret_jwt_clients_authenticate_with_a_mac_of_their_secret() {
         &json!({
             "redirect_uris": [REDIRECT],
             "token_endpoint_auth_method": "client_secret_jwt",
-            "grant_types": ["client_credentials"],
         }),
         None,
     )
@@ -412,9 +416,10 @@ async fn client_secret_jwt_clients_authenticate_with_a_mac_of_their_secret() {
     };
     let call = |assertion: String| {
         app.http()
-            .post(app.url("/token"))
+            // RFC 7009: revocation answers 200 to an authenticated client, whatever the token.
+            .post(app.url("/revoke"))
             .form(&[
-                ("grant_type", "client_credentials"),
+                ("token", "not-a-token"),
                 (
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -439,9 +444,9 @@ async fn client_secret_jwt_clients_authenticate_with_a_mac_of_their_secret() {
     // Its secret does not work as a plain secret either (one method per client).
     let basic = app
         .http()
-        .post(app.url("/token"))
+        .post(app.url("/revoke"))
         .basic_auth(&client_id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
+        .form(&[("token", "x")])
         .send()
         .await
         .unwrap();

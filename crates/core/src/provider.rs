@@ -107,6 +107,21 @@ impl Provider {
         self.clock.now()
     }
 
+    /// The `sid` a client sees: the session id, or for a pairwise client a value derived from
+    /// it and the sector, so that two sectors cannot link a user through a shared session id.
+    pub fn client_sid(&self, client: &Client, sid: &str) -> String {
+        match &client.pairwise_sector {
+            Some(sector) => {
+                let mut data = Vec::new();
+                data.extend_from_slice(sid.as_bytes());
+                data.push(0);
+                data.extend_from_slice(sector.as_bytes());
+                crate::secret::b64url(&crate::secret::sha256(&data))
+            }
+            None => sid.to_string(),
+        }
+    }
+
     /// The `sub` a client sees for a user (OIDC Core 8): the user id, or for a pairwise client
     /// SHA-256(sector identifier, user id, salt) — stable per sector, unlinkable across sectors.
     pub fn subject(&self, client: &Client, user_id: Uuid) -> String {
@@ -415,6 +430,7 @@ impl Provider {
         let (claims, typ, _) = self.keys.verify(token)?;
         if typ.as_deref().is_some_and(|t| t != "JWT")
             || claims.get("iss")?.as_str()? != self.config.issuer
+            || claims.get("exp").and_then(Value::as_i64).is_none()
         {
             return None;
         }

@@ -29,6 +29,9 @@ pub enum AppError {
     Startup(String),
 }
 
+/// Registrations accepted per client address per minute (open registration is a public form).
+const REGISTRATIONS_PER_MINUTE: u32 = 20;
+
 pub struct App {
     pub state: AppState,
     pub db: Database,
@@ -143,6 +146,23 @@ impl App {
         );
         let templates = Templates::new(&settings.ui.product_name)
             .map_err(|e| AppError::Startup(format!("templates: {e}")))?;
+        let fetcher = Arc::new(lanyard_web::fetch::Fetcher::new(
+            settings.oauth.fetch_private_addresses,
+        ));
+        // Pairwise subjects depend on the salt: without it they would silently become user ids.
+        if settings.oauth.pairwise_salt.is_none()
+            && db
+                .store()
+                .list_clients()
+                .await
+                .map_err(AppError::Database)?
+                .iter()
+                .any(|c| c.pairwise_sector.is_some())
+        {
+            return Err(AppError::Startup(
+                "clients with pairwise subjects are registered: set [oauth] pairwise_salt (the same value as before)".into(),
+            ));
+        }
         let state = AppState {
             provider: Arc::new(provider),
             templates: Arc::new(templates),
@@ -155,11 +175,10 @@ impl App {
                 lanyard_web::federation::Upstreams::new(&settings.issuer_str())
                     .map_err(AppError::Startup)?,
             ),
-            backchannel: Arc::new(
-                lanyard_web::backchannel::Notifier::new().map_err(AppError::Startup)?,
-            ),
-            fetcher: Arc::new(lanyard_web::fetch::Fetcher::new(
-                settings.oauth.fetch_private_addresses,
+            backchannel: Arc::new(lanyard_web::backchannel::Notifier::new(fetcher.clone())),
+            fetcher,
+            registration_limiter: Arc::new(lanyard_web::ratelimit::RateLimiter::new(
+                REGISTRATIONS_PER_MINUTE,
             )),
         };
         Ok(App {

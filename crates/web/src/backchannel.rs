@@ -1,49 +1,55 @@
 //! OIDC Back-Channel Logout 1.0: when a browser session ends, POST a logout token to every
-//! client that signed in through it and registered a `backchannel_logout_uri`. Sent from a
-//! background task with retries, so the user's logout never waits on a relying party.
+//! client that signed in through it and registered a `backchannel_logout_uri`. Sent from
+//! background tasks with retries, so the user's logout never waits on a relying party; sent
+//! through `Fetcher`, so a registered URI cannot aim the POST at a private address; and at most
+//! `MAX_IN_FLIGHT` deliveries at a time.
+use std::sync::Arc;
 use std::time::Duration;
 
-use openidconnect::reqwest;
+use tokio::sync::Semaphore;
+
+use crate::fetch::Fetcher;
+
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
+const MAX_IN_FLIGHT: usize = 64;
 
 pub struct Notifier {
-    http: reqwest::Client,
+    fetcher: Arc<Fetcher>,
+    in_flight: Arc<Semaphore>,
 }
 
-/// Attempts per relying party, and the pause before each retry.
-const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
-
 impl Notifier {
-    pub fn new() -> Result<Self, String> {
-        let http = reqwest::ClientBuilder::new()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| format!("HTTP client for back-channel logout: {e}"))?;
-        Ok(Self { http })
+    pub fn new(fetcher: Arc<Fetcher>) -> Self {
+        Self {
+            fetcher,
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }
     }
 
     /// Deliver each (uri, logout_token) in the background.
     pub fn send(&self, deliveries: Vec<(String, String)>) {
         for (uri, token) in deliveries {
-            let http = self.http.clone();
+            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                tracing::warn!(%uri, "back-channel logout dropped: too many deliveries in flight");
+                continue;
+            };
+            let fetcher = self.fetcher.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 for attempt in 0..=RETRY_DELAYS.len() {
                     // §2.5: application/x-www-form-urlencoded with a logout_token parameter.
-                    let res = http
-                        .post(&uri)
-                        .form(&[("logout_token", token.as_str())])
-                        .send()
-                        .await;
-                    match res {
-                        Ok(r) if r.status().is_success() => return,
+                    match fetcher
+                        .post_form(&uri, &[("logout_token", token.as_str())])
+                        .await
+                    {
+                        Ok(status) if (200..300).contains(&status) => return,
                         // §2.8: 400 means the RP could not process the token: do not retry.
-                        Ok(r) if r.status().as_u16() == 400 => {
+                        Ok(400) => {
                             tracing::warn!(%uri, "back-channel logout refused by the relying party");
                             return;
                         }
-                        Ok(r) => {
-                            tracing::warn!(%uri, status = r.status().as_u16(), attempt, "back-channel logout failed")
+                        Ok(status) => {
+                            tracing::warn!(%uri, status, attempt, "back-channel logout failed")
                         }
                         Err(e) => {
                             tracing::warn!(%uri, error = %e, attempt, "back-channel logout failed")

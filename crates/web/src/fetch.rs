@@ -19,6 +19,28 @@ const CACHE_TTL: Duration = Duration::from_secs(300);
 pub struct Fetcher {
     allow_private: bool,
     cache: Mutex<HashMap<String, (Instant, Value)>>,
+    /// When each URL's cache entry was last dropped on demand.
+    forced: Mutex<HashMap<String, Instant>>,
+}
+
+const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+async fn read_limited(mut res: reqwest::Response) -> Result<String, String> {
+    if !res.status().is_success() {
+        return Err(format!("answered HTTP {}", res.status().as_u16()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|_| "reading failed".to_string())?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_DOCUMENT {
+            return Err("the document is too large".into());
+        }
+    }
+    String::from_utf8(body).map_err(|_| "the document is not UTF-8".into())
 }
 
 /// Addresses that are not on the public internet.
@@ -27,6 +49,9 @@ pub fn is_non_public(ip: IpAddr) -> bool {
         IpAddr::V4(v4) => {
             let o = v4.octets();
             v4.is_private()
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0) // 192.0.0.0/24 protocol assignments
+                || (o[0] == 198 && (o[1] & 0xfe) == 18) // 198.18.0.0/15 benchmarking
+                || o[0] >= 240 // 240.0.0.0/4 reserved
                 || v4.is_loopback()
                 || v4.is_link_local()
                 || v4.is_unspecified()
@@ -41,7 +66,15 @@ pub fn is_non_public(ip: IpAddr) -> bool {
                 return is_non_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            // IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002::/16) embed IPv4.
+            if s[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified() {
+                return true;
+            }
+            if (s[0] == 0x64 && s[1] == 0xff9b) || s[0] == 0x2002 {
+                return true;
+            }
             v6.is_loopback()
+                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
@@ -55,11 +88,38 @@ impl Fetcher {
         Self {
             allow_private,
             cache: Mutex::new(HashMap::new()),
+            forced: Mutex::new(HashMap::new()),
         }
     }
 
     /// GET `url` and return the body as text, after the checks above.
     pub async fn get_text(&self, url: &str) -> Result<String, String> {
+        let (client, parsed) = self.checked_client(url).await?;
+        let res = client.get(parsed).send().await.map_err(|e| {
+            if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                "request failed".to_string()
+            }
+        })?;
+        read_limited(res).await
+    }
+
+    /// POST a form to `url` after the same checks (back-channel logout deliveries). Returns the
+    /// HTTP status.
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<u16, String> {
+        let (client, parsed) = self.checked_client(url).await?;
+        let res = client
+            .post(parsed)
+            .form(form)
+            .send()
+            .await
+            .map_err(|_| "request failed".to_string())?;
+        Ok(res.status().as_u16())
+    }
+
+    /// A client for `url` pinned to an address that passed the checks.
+    async fn checked_client(&self, url: &str) -> Result<(reqwest::Client, url::Url), String> {
         let parsed = url::Url::parse(url).map_err(|_| "not an absolute URL".to_string())?;
         let host = parsed.host_str().ok_or("no host")?.to_string();
         let loopback_http = parsed.scheme() == "http"
@@ -88,33 +148,14 @@ impl Fetcher {
         }
         let client = reqwest::ClientBuilder::new()
             .redirect(reqwest::redirect::Policy::none())
+            // Proxy settings from the environment would bypass the address pinning.
+            .no_proxy()
             .connect_timeout(TIMEOUT)
             .timeout(TIMEOUT)
             .resolve(&lookup_host, first)
             .build()
             .map_err(|_| "HTTP client".to_string())?;
-        let mut res = client.get(parsed).send().await.map_err(|e| {
-            if e.is_timeout() {
-                "timed out".to_string()
-            } else {
-                "request failed".to_string()
-            }
-        })?;
-        if !res.status().is_success() {
-            return Err(format!("answered HTTP {}", res.status().as_u16()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = res
-            .chunk()
-            .await
-            .map_err(|_| "reading failed".to_string())?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_DOCUMENT {
-                return Err("the document is too large".into());
-            }
-        }
-        String::from_utf8(body).map_err(|_| "the document is not UTF-8".into())
+        Ok((client, parsed))
     }
 
     /// A client's JWK Set at `url`, cached.
@@ -142,12 +183,29 @@ impl Fetcher {
         Ok(v)
     }
 
-    /// Forget a cached key set (the client may have rotated its keys).
-    pub fn forget(&self, url: &str) {
+    /// Forget a cached key set (the client may have rotated its keys), at most once per
+    /// `REFETCH_INTERVAL` per URL: a stream of bad assertions must not become a stream of
+    /// outbound fetches. Returns whether it was forgotten (and a refetch is worth trying).
+    pub fn forget(&self, url: &str) -> bool {
+        let mut forced = self
+            .forced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if forced
+            .get(url)
+            .is_some_and(|t| t.elapsed() < REFETCH_INTERVAL)
+        {
+            return false;
+        }
+        if forced.len() > 1000 {
+            forced.clear();
+        }
+        forced.insert(url.to_string(), Instant::now());
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(url);
+        true
     }
 }
 
@@ -185,5 +243,11 @@ mod tests {
         let e = f.get_text("http://127.0.0.1:1/jwks").await.unwrap_err();
         assert!(e.contains("https"), "{e}");
         assert!(f.get_text("file:///etc/passwd").await.is_err());
+        // Back-channel logout POSTs go through the same checks.
+        let e = f
+            .post_form("https://[::ffff:127.0.0.1]:1/bcl", &[("logout_token", "t")])
+            .await
+            .unwrap_err();
+        assert!(e.contains("private or local"), "{e}");
     }
 }

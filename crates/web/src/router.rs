@@ -117,7 +117,8 @@ pub fn router(state: AppState) -> Router {
         .route("/account/consents/revoke", post(account::revoke_consent))
         .route("/account/sessions/end", post(account::end_session))
         .route("/session/keepalive", post(ops::keepalive))
-        .layer(sessions);
+        .layer(sessions)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY));
 
     // Browser-based public clients call these cross-origin; no cookies are involved.
     let cors = CorsLayer::new()
@@ -131,11 +132,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jwks", get(wellknown::jwks))
         .route("/token", post(token::token))
-        .route("/register", post(registration::register))
         .route("/register/{client_id}", get(registration::read))
         .route("/userinfo", get(token::userinfo).post(token::userinfo))
         .route("/introspect", post(token::introspect))
         .route("/revoke", post(token::revoke))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(cors.clone());
+    // Registration documents get a larger limit so that an oversized one (up to 4x) is told
+    // invalid_client_metadata (RFC 7591 3.2.2) by the handler rather than a bare 413.
+    let registration = Router::new()
+        .route("/register", post(registration::register))
+        .layer(RequestBodyLimitLayer::new(4 * MAX_BODY))
         .layer(cors);
 
     let ops = Router::new()
@@ -151,7 +158,8 @@ pub fn router(state: AppState) -> Router {
 
     let mut app = browser
         .merge(api)
-        .merge(ops)
+        .merge(registration)
+        .merge(ops.layer(RequestBodyLimitLayer::new(MAX_BODY)))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), render_error_pages))
         .layer(from_fn_with_state(state.clone(), crate::metrics::track))
@@ -159,8 +167,7 @@ pub fn router(state: AppState) -> Router {
     if cfg.secure_cookies {
         app = app.layer(from_fn(hsts));
     }
-    app.layer(RequestBodyLimitLayer::new(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+    app.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::new())
         .layer(
             // Only the path is logged: query strings can carry codes and tokens.

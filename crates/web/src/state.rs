@@ -49,4 +49,6 @@ pub struct AppState {
     pub backchannel: Arc<crate::backchannel::Notifier>,
     /// Fetches of client-named URLs (`jwks_uri`, `request_uri`), with SSRF protections.
     pub fetcher: Arc<crate::fetch::Fetcher>,
+    /// Registrations per client address.
+    pub registration_limiter: Arc<crate::ratelimit::RateLimiter>,
 }

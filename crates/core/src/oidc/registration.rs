@@ -35,6 +35,13 @@ fn redirect_error(description: impl Into<String>) -> RegistrationError {
     }
 }
 
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 /// A successful registration: the client and the two secrets shown once.
 #[derive(Debug)]
 pub struct Registered {
@@ -118,7 +125,8 @@ pub fn client_from_metadata(
         let grant = match g.as_str() {
             "authorization_code" => GrantType::AuthorizationCode,
             "refresh_token" => GrantType::RefreshToken,
-            "client_credentials" if !public => GrantType::ClientCredentials,
+            // Self-registered clients get the code flow only: a stranger must not obtain access
+            // tokens that resource servers trusting this issuer would accept.
             other => {
                 return Err(metadata_error(format!(
                     "grant type {other:?} is not supported"
@@ -207,6 +215,16 @@ pub fn client_from_metadata(
         }
     };
     let jwks_uri = web_url(m, "jwks_uri")?;
+    let backchannel_logout_uri = web_url(m, "backchannel_logout_uri")?;
+    // Back-Channel Logout 1.0 2.2: same scheme, host and port as a registered redirect URI,
+    // so a registration cannot aim logout POSTs at another host.
+    if let Some(bcl) = &backchannel_logout_uri
+        && !redirect_uris.iter().any(|r| same_origin(r, bcl))
+    {
+        return Err(metadata_error(
+            "backchannel_logout_uri must have the scheme, host and port of a redirect URI",
+        ));
+    }
     let jwks = match m.get("jwks") {
         None | Some(Value::Null) => None,
         Some(v @ Value::Object(o)) if o.get("keys").is_some_and(Value::is_array) => Some(v.clone()),
@@ -235,7 +253,7 @@ pub fn client_from_metadata(
         id_token_alg,
         require_pkce: false,
         require_mfa: false,
-        backchannel_logout_uri: web_url(m, "backchannel_logout_uri")?,
+        backchannel_logout_uri,
         backchannel_logout_session_required: m
             .get("backchannel_logout_session_required")
             .and_then(Value::as_bool)

@@ -399,7 +399,7 @@ impl Provider {
         at.insert("scope".into(), scopes::join(scopes).into());
         at.insert("gid".into(), grant.id.to_string().into());
         if let Some(sid) = &grant.sid {
-            at.insert("sid".into(), sid.clone().into());
+            at.insert("sid".into(), self.client_sid(client, sid).into());
         }
         if let Some(t) = grant.auth_time {
             at.insert("auth_time".into(), t.timestamp().into());
@@ -464,7 +464,7 @@ impl Provider {
             c.insert("acr".into(), acr.clone().into());
         }
         if let Some(sid) = &grant.sid {
-            c.insert("sid".into(), sid.clone().into());
+            c.insert("sid".into(), self.client_sid(client, sid).into());
         }
         c.insert("at_hash".into(), at_hash(access_token, alg).into());
         let requested = grant
@@ -644,7 +644,13 @@ impl Provider {
                 "iss": self.config.issuer,
             });
             if let Some(u) = g.user_id {
-                out["sub"] = u.to_string().into();
+                // The sub the token's own client sees (pairwise clients get theirs).
+                let owner = self.store.get_client(&g.client_id).await?;
+                out["sub"] = match &owner {
+                    Some(c) => self.subject(c, u),
+                    None => u.to_string(),
+                }
+                .into();
             }
             return Ok(out);
         }
@@ -780,7 +786,7 @@ impl Provider {
                 now,
             );
             c.insert("jti".into(), random_token().into());
-            c.insert("sid".into(), sid.into());
+            c.insert("sid".into(), self.client_sid(&client, sid).into());
             // §2.4: events names the back-channel logout event; a logout token has no nonce.
             c.insert(
                 "events".into(),

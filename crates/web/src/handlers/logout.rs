@@ -125,12 +125,11 @@ pub async fn logout(
             upstream_logout = super::federation::upstream_logout_url(&s, &browser, up).await?;
         }
         // OIDC Back-Channel Logout: tell every client this session signed in to.
-        let deliveries = s
-            .provider
-            .logout_tokens(a.user_id, &a.sid)
-            .await
-            .map_err(WebError::from_provider_page)?;
-        s.backchannel.send(deliveries);
+        // A failure here must not keep the user signed in: log it and go on.
+        match s.provider.logout_tokens(a.user_id, &a.sid).await {
+            Ok(deliveries) => s.backchannel.send(deliveries),
+            Err(e) => tracing::warn!(error = %e, "back-channel logout tokens not built"),
+        }
         browser.logout().await?;
         s.provider
             .audit(

@@ -54,6 +54,30 @@ pub async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if matches!(s.config.registration, Registration::Off) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    // Open registration is a public form: a budget per client address.
+    let key = format!("register:{}", ip.as_deref().unwrap_or("unknown"));
+    if s.registration_limiter
+        .check(&key, std::time::Instant::now())
+        .is_err()
+    {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            "too many registrations from this address; try again later",
+        );
+    }
+    // RFC 7591 3.2.2: an oversized document is bad metadata (the route allows up to 256 KB so
+    // that this answer, not a bare 413, is what such a client sees).
+    if body.len() > crate::input::MAX_BODY {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            "the registration document is too large",
+        );
+    }
     match &s.config.registration {
         Registration::Off => return StatusCode::NOT_FOUND.into_response(),
         Registration::Open => {}
@@ -86,7 +110,12 @@ pub async fn register(
         );
     };
     // OIDC Core 8.1: the sector document is fetched here (SSRF-checked), validated in core.
-    let sector_document = match meta.get("sector_identifier_uri").and_then(Value::as_str) {
+    let pairwise = meta.get("subject_type").and_then(Value::as_str) == Some("pairwise");
+    let sector_document = match meta
+        .get("sector_identifier_uri")
+        .and_then(Value::as_str)
+        .filter(|_| pairwise)
+    {
         Some(uri) => Some(match s.fetcher.get_text(uri).await {
             Ok(text) => serde_json::from_str::<Vec<String>>(&text)
                 .map_err(|_| "the document is not a JSON array of URIs".to_string()),

@@ -85,12 +85,16 @@ async fn authenticate(
             let jwks = s.fetcher.jwks(uri).await.map_err(|_| invalid())?;
             match verify(&jwks) {
                 Ok(v) => v,
-                // The client may have rotated its keys: fetch once more.
-                Err(_) => {
-                    s.fetcher.forget(uri);
+                // The client may have rotated its keys: when the signature is what failed, fetch
+                // once more (at most once a minute per URI).
+                Err(_)
+                    if lanyard_core::oidc::jws::verify(assertion, &jwks).is_none()
+                        && s.fetcher.forget(uri) =>
+                {
                     let jwks = s.fetcher.jwks(uri).await.map_err(|_| invalid())?;
                     verify(&jwks).map_err(|_| invalid())?
                 }
+                Err(_) => return Err(invalid()),
             }
         }
         (None, None) => return Err(invalid()),
