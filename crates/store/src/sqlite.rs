@@ -67,6 +67,22 @@ impl SqliteStore {
 
 crate::store_impl::impl_store!(SqliteStore);
 
+#[cfg(unix)]
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(|_| ())
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Opens (creating if needed) the database behind an `sqlite:` URL.
 pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePool, StoreError> {
     let memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -87,6 +103,16 @@ pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<SqlitePoo
             StoreError::Unavailable(format!(
                 "cannot create directory {} for the SQLite database: {e}",
                 dir.display()
+            ))
+        })?;
+    }
+    // The database holds password hashes and encrypted secrets: create it readable by the owner
+    // only. SQLite gives its -wal and -shm files the same permissions as the database file.
+    if !memory && !path.exists() {
+        create_private(&path).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create the SQLite database {}: {e}",
+                path.display()
             ))
         })?;
     }

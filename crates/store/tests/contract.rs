@@ -39,6 +39,20 @@ async fn sqlite_db() -> (tempfile::TempDir, Database) {
     (dir, db)
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let db = Database::connect(&format!("sqlite://{}", path.display()), 2)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}
+
 /// A migrated database of its own for one test, or None (with a note) when PostgreSQL tests are
 /// not configured. `finish` drops it when the test passed; a failed test leaves it to inspect.
 async fn postgres_db(test: &str) -> Option<PgTestDb> {
