@@ -337,11 +337,12 @@ impl Provider {
             created_at: now,
             last_login_at: now,
         };
-        if upstream.link_by == LinkBy::VerifiedEmail
-            && profile.email_verified
-            && let Some(email) = &profile.email
-        {
-            let matches = self.store.find_users_by_email(email).await?;
+        // Local users with the upstream's address: looked up once, for linking and for JIT.
+        let matches = match &profile.email {
+            Some(email) => self.store.find_users_by_email(email).await?,
+            None => Vec::new(),
+        };
+        if upstream.link_by == LinkBy::VerifiedEmail && profile.email_verified {
             // Only an unambiguous match whose own address is verified here too.
             if let [user] = matches.as_slice()
                 && user.email_verified
@@ -374,9 +375,7 @@ impl Provider {
             Some(Refusal::NoAccount)
         } else if profile.email.is_none() {
             Some(Refusal::MissingEmail)
-        } else if let Some(email) = &profile.email
-            && !self.store.find_users_by_email(email).await?.is_empty()
-        {
+        } else if !matches.is_empty() {
             Some(Refusal::EmailInUse)
         } else {
             None

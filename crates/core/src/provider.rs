@@ -403,9 +403,10 @@ impl Provider {
                 Ok(Ok(u))
             }
             (u, _) => {
-                self.attempt_failed(attempt, u.map(|u| u.id), ip, "pwd", "bad_credentials")
+                let failure = LoginFailure::BadCredentials;
+                self.attempt_failed(attempt, u.map(|u| u.id), ip, "pwd", failure.reason())
                     .await?;
-                Ok(Err(LoginFailure::BadCredentials))
+                Ok(Err(failure))
             }
         }
     }

@@ -56,7 +56,17 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
 ];
 
 /// Claims that describe the authentication itself: only the signed ID token may state them.
-const ID_TOKEN_ONLY: [&str; 8] = ["iss", "aud", "azp", "exp", "iat", "nonce", "amr", "acr"];
+const ID_TOKEN_ONLY: [&str; 9] = [
+    "iss",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nonce",
+    "amr",
+    "acr",
+    "auth_time",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum FedError {
@@ -365,7 +375,7 @@ impl Upstreams {
             }
         }
         // Verified above; read every claim (openidconnect's typed claims drop unknown ones).
-        let mut claims = jwt_payload(&id_token.to_string())
+        let mut claims = lanyard_core::oidc::jws::unverified_claims(&id_token.to_string())
             .ok_or_else(|| FedError::Invalid("the ID token cannot be read".into()))?;
         // OIDC Core 3.1.3.7 (10): iat must not be in the future (beyond clock skew).
         let now = chrono::Utc::now().timestamp();
@@ -407,7 +417,7 @@ impl Upstreams {
                 ));
             }
             for (k, v) in info {
-                if !ID_TOKEN_ONLY.contains(&k.as_str()) && k != "auth_time" {
+                if !ID_TOKEN_ONLY.contains(&k.as_str()) {
                     claims.entry(k).or_insert(v);
                 }
             }
@@ -424,18 +434,6 @@ fn safe_url(raw: &str) -> bool {
                     && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))
         }
         Err(_) => false,
-    }
-}
-
-fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(m) => Some(m),
-        _ => None,
     }
 }
 

@@ -15,6 +15,17 @@ pub fn generate() -> Vec<String> {
     (0..COUNT).map(|_| generate_one()).collect()
 }
 
+/// Fresh codes for `user_id` (to show once) and their stored form.
+pub fn generate_hashed(user_id: Uuid) -> (Vec<String>, Vec<Vec<u8>>) {
+    let codes = generate();
+    let hashes = codes
+        .iter()
+        .filter_map(|c| parse(c))
+        .map(|c| hash(user_id, &c))
+        .collect();
+    (codes, hashes)
+}
+
 fn generate_one() -> String {
     let mut out = String::with_capacity(LEN + 2);
     let mut produced = 0;

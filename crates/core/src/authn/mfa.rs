@@ -175,6 +175,10 @@ impl Provider {
 
     // ---- policy -------------------------------------------------------------------------------
 
+    pub async fn totp_enabled(&self, user_id: Uuid) -> ProviderResult<bool> {
+        Ok(self.store.get_totp(user_id).await?.is_some())
+    }
+
     pub async fn mfa_status(&self, user_id: Uuid) -> ProviderResult<MfaStatus> {
         let totp = self.store.get_totp(user_id).await?;
         Ok(MfaStatus {
@@ -308,43 +312,39 @@ impl Provider {
             }
         };
         match self.check_code(&user, code.expose(), ip).await? {
-            Some(_) => {
+            true => {
                 self.attempt_succeeded(attempt).await?;
                 self.clear_user_failures(&user.username).await?;
                 Ok(Ok(self.complete_mfa(pending)))
             }
-            None => {
-                self.attempt_failed(attempt, Some(user.id), ip, method, "bad_code")
+            false => {
+                let failure = LoginFailure::BadCode;
+                self.attempt_failed(attempt, Some(user.id), ip, method, failure.reason())
                     .await?;
-                Ok(Err(LoginFailure::BadCode))
+                Ok(Err(failure))
             }
         }
     }
 
-    /// Check a TOTP or backup code for `user`, consuming it. Returns the method on success.
-    async fn check_code(
-        &self,
-        user: &User,
-        code: &str,
-        ip: Option<&str>,
-    ) -> ProviderResult<Option<&'static str>> {
+    /// Check a TOTP or backup code for `user`, consuming it.
+    async fn check_code(&self, user: &User, code: &str, ip: Option<&str>) -> ProviderResult<bool> {
         let now = self.now();
         if totp::parse_code(code).is_some() {
             let Some(cred) = self.store.get_totp(user.id).await? else {
-                return Ok(None);
+                return Ok(false);
             };
             let secret = Secret::new(self.decrypt_totp(&cred)?);
             let Some(step) = totp::check(secret.expose(), code, now) else {
-                return Ok(None);
+                return Ok(false);
             };
             // RFC 6238 5.2: a verified code must not be accepted again.
             if self.store.accept_totp_step(user.id, step).await? {
-                return Ok(Some("otp"));
+                return Ok(true);
             }
-            return Ok(None);
+            return Ok(false);
         }
         let Some(normalised) = backup::parse(code) else {
-            return Ok(None);
+            return Ok(false);
         };
         let hash = backup::hash(user.id, &normalised);
         match self.store.redeem_backup_code(user.id, &hash, now).await? {
@@ -357,9 +357,9 @@ impl Provider {
                     json!({ "remaining": remaining }),
                 )
                 .await?;
-                Ok(Some("backup_code"))
+                Ok(true)
             }
-            None => Ok(None),
+            None => Ok(false),
         }
     }
 
@@ -388,10 +388,7 @@ impl Provider {
                     .map_err(ProviderError::internal)?;
                 (verdict != Verified::No, "pwd")
             }
-            Proof::Code(c) => (
-                self.check_code(user, c.expose(), ip).await?.is_some(),
-                "code",
-            ),
+            Proof::Code(c) => (self.check_code(user, c.expose(), ip).await?, "code"),
         };
         if ok {
             self.attempt_succeeded(attempt).await?;
@@ -476,12 +473,7 @@ impl Provider {
         let Some(step) = totp::check(secret.expose(), code, now) else {
             return Ok(Err(EnrollFailure::BadCode));
         };
-        let codes = backup::generate();
-        let hashes: Vec<Vec<u8>> = codes
-            .iter()
-            .filter_map(|c| backup::parse(c))
-            .map(|c| backup::hash(user.id, &c))
-            .collect();
+        let (codes, hashes) = backup::generate_hashed(user.id);
         let cred = TotpCredential {
             user_id: user.id,
             secret_enc: self.cipher.encrypt(secret.expose(), &totp_aad(user.id)),
@@ -506,12 +498,7 @@ impl Provider {
 
     /// A new set of backup codes (after `verify_proof`); the old set stops working.
     pub async fn regenerate_backup_codes(&self, user_id: Uuid) -> ProviderResult<Vec<String>> {
-        let codes = backup::generate();
-        let hashes: Vec<Vec<u8>> = codes
-            .iter()
-            .filter_map(|c| backup::parse(c))
-            .map(|c| backup::hash(user_id, &c))
-            .collect();
+        let (codes, hashes) = backup::generate_hashed(user_id);
         self.store
             .replace_backup_codes(user_id, &hashes, self.now())
             .await?;

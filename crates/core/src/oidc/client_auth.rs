@@ -15,13 +15,10 @@ const MAX_LIFETIME_SECS: i64 = 3600;
 
 /// The unverified `iss` of an assertion: which client claims to have signed it.
 pub fn claimed_client_id(assertion: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("iss")?.as_str().map(str::to_string)
+    super::jws::unverified_claims(assertion)?
+        .get("iss")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// The verified assertion's `jti` and expiry, for replay protection.

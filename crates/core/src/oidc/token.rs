@@ -59,6 +59,17 @@ pub enum ClientCredentials {
     },
 }
 
+impl ClientCredentials {
+    /// The client the credentials claim to be.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Secret { client_id, .. }
+            | Self::Public { client_id }
+            | Self::Assertion { client_id, .. } => client_id,
+        }
+    }
+}
+
 /// What `/userinfo` answers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserinfoResponse {
@@ -79,11 +90,7 @@ impl Provider {
     /// RFC 6749 2.3.1: secrets are compared as SHA-256 digests in constant time. A confidential
     /// client may use either secret method; a public client only `none`.
     pub async fn authenticate_client(&self, creds: &ClientCredentials) -> ProviderResult<Client> {
-        let client_id = match creds {
-            ClientCredentials::Secret { client_id, .. }
-            | ClientCredentials::Public { client_id }
-            | ClientCredentials::Assertion { client_id, .. } => client_id,
-        };
+        let client_id = creds.client_id();
         // Secrets never authenticate a private_key_jwt client (OIDC Core 9: one method each).
         let Some(client) = self.store.get_client(client_id).await? else {
             return Err(OAuthError::invalid_client().into());
@@ -506,24 +513,18 @@ impl Provider {
         }
     }
 
-    /// OIDC Core 5.3: claims about the user for the scopes granted.
-    /// OIDC Core 5.3.2: the userinfo answer, as JSON, or as a signed JWT for a client that
-    /// registered `userinfo_signed_response_alg`.
+    /// OIDC Core 5.3: claims about the user for the scopes granted, as JSON, or (5.3.2) as a
+    /// signed JWT for a client that registered `userinfo_signed_response_alg`.
     pub async fn userinfo_response(&self, token: &str) -> Result<UserinfoResponse, BearerError> {
-        let (claims, client_id) = self.userinfo_claims(token).await?;
-        let client = self
-            .store
-            .get_client(&client_id)
-            .await
-            .map_err(|_| BearerError::Unavailable)?;
-        match client.and_then(|c| c.userinfo_signed_response_alg) {
+        let (claims, client) = self.userinfo_claims(token).await?;
+        match client.userinfo_signed_response_alg {
             None => Ok(UserinfoResponse::Json(claims)),
             Some(alg) => {
                 let now = self.now();
                 let mut c = claims;
                 // OIDC Core 5.3.2: a signed response carries iss and aud.
                 c.insert("iss".into(), self.config.issuer.clone().into());
-                c.insert("aud".into(), client_id.into());
+                c.insert("aud".into(), client.client_id.into());
                 c.insert("iat".into(), now.timestamp().into());
                 let (jwt, _) = self
                     .keys
@@ -534,14 +535,10 @@ impl Provider {
         }
     }
 
-    pub async fn userinfo(&self, token: &str) -> Result<Map<String, Value>, BearerError> {
-        Ok(self.userinfo_claims(token).await?.0)
-    }
-
     async fn userinfo_claims(
         &self,
         token: &str,
-    ) -> Result<(Map<String, Value>, String), BearerError> {
+    ) -> Result<(Map<String, Value>, Client), BearerError> {
         let (claims, gid) = self.check_access_token(token).await?;
         let scope = claims.get("scope").and_then(Value::as_str).unwrap_or("");
         let scopes = scopes::parse(scope);
@@ -591,7 +588,7 @@ impl Provider {
             &scopes,
             requested.as_ref(),
         ));
-        Ok((out, grant.client_id))
+        Ok((out, client))
     }
 
     /// RFC 7662 2.2. Only confidential clients may introspect (2.1: prevent token scanning).

@@ -409,25 +409,15 @@ pub async fn end_session(
         .await
         .map_err(store_err)?
         .into_iter()
-        .any(|r| r.id_hash == target);
-    if owned {
+        .find(|r| r.id_hash == target);
+    if let Some(rec) = owned {
         // The ended session's clients hear of it by back-channel logout too.
-        let ended = s
-            .provider
-            .store
-            .sessions_for_user(user.id, s.provider.now())
-            .await
-            .map_err(store_err)?
-            .into_iter()
-            .find(|r| r.id_hash == target)
-            .and_then(|r| serde_json::from_slice::<Value>(&r.data).ok())
+        let ended = serde_json::from_slice::<Value>(&rec.data)
+            .ok()
             .and_then(|d| d.get(AUTH_KEY).cloned())
             .and_then(|a| serde_json::from_value::<Authenticated>(a).ok());
         if let Some(a) = ended {
-            match s.provider.logout_tokens(a.user_id, &a.sid).await {
-                Ok(d) => s.backchannel.send(d),
-                Err(e) => tracing::warn!(error = %e, "back-channel logout tokens not built"),
-            }
+            super::logout::notify_backchannel(&s, &a).await;
         }
         s.provider
             .store

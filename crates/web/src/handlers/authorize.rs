@@ -267,12 +267,15 @@ pub struct FlowQuery {
     flow: Option<String>,
 }
 
+/// A pending sign-in with its validated request and client.
+pub type LoadedFlow = (Flow, AuthorizeRequest, Client);
+
 /// Load the flow named in a request, or explain that it expired.
 pub async fn load_flow(
     s: &AppState,
     browser: &Browser,
     id: Option<&str>,
-) -> Result<(Flow, AuthorizeRequest, Client), WebError> {
+) -> Result<LoadedFlow, WebError> {
     let id = id.ok_or_else(WebError::flow_expired)?;
     let flow = browser
         .flow(id, s.provider.now(), s.config.flow_lifetime)

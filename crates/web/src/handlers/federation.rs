@@ -111,20 +111,11 @@ pub async fn link_start(
     input: Input,
 ) -> Result<Response, WebError> {
     browser.check_csrf(input.params.get("csrf_token")).await?;
-    let Some(auth) = browser
-        .auth(s.provider.now(), s.config.absolute_lifetime)
-        .await?
-    else {
-        return Ok(see_other("/login"));
+    let (_, user) = match super::account::signed_in(&s, &browser).await? {
+        Ok(v) => v,
+        Err(redirect) => return Ok(redirect),
     };
     let up = upstream_or_404(&s, input.params.get("upstream").unwrap_or(""))?;
-    let user = s
-        .provider
-        .store
-        .get_user(auth.user_id)
-        .await
-        .map_err(|e| provider_err(e.into()))?
-        .ok_or_else(WebError::flow_expired)?;
     if let Err(r) =
         super::mfa::reauthenticate_to(&s, &user, &input, ip.as_deref(), "identities").await?
     {
@@ -449,18 +440,11 @@ pub async fn unlink(
     input: Input,
 ) -> Result<Response, WebError> {
     browser.check_csrf(input.params.get("csrf_token")).await?;
-    let Some(auth) = browser
-        .auth(s.provider.now(), s.config.absolute_lifetime)
-        .await?
-    else {
-        return Ok(see_other("/login"));
+    let (_, user) = match super::account::signed_in(&s, &browser).await? {
+        Ok(v) => v,
+        Err(redirect) => return Ok(redirect),
     };
     let store = &s.provider.store;
-    let user = store
-        .get_user(auth.user_id)
-        .await
-        .map_err(|e| provider_err(e.into()))?
-        .ok_or_else(WebError::flow_expired)?;
     let (Some(upstream), Some(subject)) =
         (input.params.get("upstream"), input.params.get("subject"))
     else {

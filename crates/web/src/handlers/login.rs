@@ -158,14 +158,31 @@ pub(crate) async fn finish_login(
     s: &AppState,
     browser: &Browser,
     auth: &lanyard_core::authn::Authenticated,
-    flow: Option<(
-        crate::sessions::Flow,
-        lanyard_core::oidc::authorize::AuthorizeRequest,
-        lanyard_core::model::Client,
-    )>,
+    flow: Option<super::authorize::LoadedFlow>,
     input: &Input,
     ip: Option<&str>,
 ) -> Result<Response, WebError> {
+    let client_id = flow.as_ref().map(|(_, r, _)| r.client_id.as_str());
+    record_login(s, browser, auth, client_id, input, ip).await?;
+    match flow {
+        Some((mut flow, _, client)) => {
+            flow.fresh_login = true;
+            proceed(s, browser, flow, &client).await
+        }
+        None => Ok(see_other("/account")),
+    }
+}
+
+/// The session side of a completed login: a new session id holding `auth`, the device, a
+/// metric and the audit entry.
+pub(crate) async fn record_login(
+    s: &AppState,
+    browser: &Browser,
+    auth: &lanyard_core::authn::Authenticated,
+    client_id: Option<&str>,
+    input: &Input,
+    ip: Option<&str>,
+) -> Result<(), WebError> {
     let user_agent = input
         .headers
         .get(axum::http::header::USER_AGENT)
@@ -174,7 +191,6 @@ pub(crate) async fn finish_login(
         .login(auth, crate::sessions::describe_device(user_agent))
         .await?;
     s.metrics.event("login", "success");
-    let client_id = flow.as_ref().map(|(_, r, _)| r.client_id.as_str());
     s.provider
         .audit(
             "login_succeeded",
@@ -184,12 +200,5 @@ pub(crate) async fn finish_login(
             json!({ "amr": auth.amr, "acr": auth.acr, "upstream": auth.upstream }),
         )
         .await
-        .map_err(WebError::from_provider_page)?;
-    match flow {
-        Some((mut flow, _, client)) => {
-            flow.fresh_login = true;
-            proceed(s, browser, flow, &client).await
-        }
-        None => Ok(see_other("/account")),
-    }
+        .map_err(WebError::from_provider_page)
 }

@@ -125,11 +125,7 @@ pub async fn logout(
             upstream_logout = super::federation::upstream_logout_url(&s, &browser, up).await?;
         }
         // OIDC Back-Channel Logout: tell every client this session signed in to.
-        // A failure here must not keep the user signed in: log it and go on.
-        match s.provider.logout_tokens(a.user_id, &a.sid).await {
-            Ok(deliveries) => s.backchannel.send(deliveries),
-            Err(e) => tracing::warn!(error = %e, "back-channel logout tokens not built"),
-        }
+        notify_backchannel(&s, a).await;
         browser.logout().await?;
         s.provider
             .audit(
@@ -174,4 +170,13 @@ pub(crate) fn signed_out_page(s: &AppState) -> Result<Response, WebError> {
         None,
         ctx,
     )
+}
+
+/// OIDC Back-Channel Logout: tell every client the ended session signed in to. A failure here
+/// must not keep the user signed in: it is logged and the logout goes on.
+pub(crate) async fn notify_backchannel(s: &AppState, auth: &lanyard_core::authn::Authenticated) {
+    match s.provider.logout_tokens(auth.user_id, &auth.sid).await {
+        Ok(deliveries) => s.backchannel.send(deliveries),
+        Err(e) => tracing::warn!(error = %e, "back-channel logout tokens not built"),
+    }
 }

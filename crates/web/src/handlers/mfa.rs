@@ -443,8 +443,7 @@ pub async fn enroll_submit(
     };
     let auth = s.provider.complete_mfa(&pending);
     // Log in now, but show the backup codes before returning to the application.
-    let response = finish_login(&s, &browser, &auth, None, &input, ip.as_deref()).await?;
-    drop(response);
+    super::login::record_login(&s, &browser, &auth, None, &input, ip.as_deref()).await?;
     let keep = browser.0.id().map(|id| id_hash(&id));
     s.provider
         .end_other_sessions(user.id, keep.as_deref(), "mfa_enrolled")
@@ -508,10 +507,9 @@ pub async fn account_enroll_page(
         Err(r) => return Ok(r),
     };
     if s.provider
-        .mfa_status(user.id)
+        .totp_enabled(user.id)
         .await
         .map_err(provider_err)?
-        .totp_enabled
     {
         return Ok(see_other("/account#security"));
     }
@@ -709,10 +707,9 @@ pub async fn regenerate_codes(
     };
     if !s
         .provider
-        .mfa_status(user.id)
+        .totp_enabled(user.id)
         .await
         .map_err(provider_err)?
-        .totp_enabled
     {
         return Ok(see_other("/account#security"));
     }

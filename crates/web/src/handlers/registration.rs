@@ -8,14 +8,9 @@ use lanyard_core::oidc::registration::metadata_json;
 use lanyard_core::secret::ct_eq;
 use serde_json::{Value, json};
 
+use super::token::no_store;
 use crate::input::ClientIp;
 use crate::state::{AppState, Registration};
-
-fn no_store(mut res: Response) -> Response {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
 
 fn error(status: StatusCode, error: &str, description: &str) -> Response {
     no_store(
@@ -79,8 +74,7 @@ pub async fn register(
         );
     }
     match &s.config.registration {
-        Registration::Off => return StatusCode::NOT_FOUND.into_response(),
-        Registration::Open => {}
+        Registration::Off | Registration::Open => {}
         // RFC 7591 3: an initial access token protects the endpoint.
         Registration::Token(expected) => match bearer(&headers) {
             Some(t) if ct_eq(t.as_bytes(), expected.expose().as_bytes()) => {}

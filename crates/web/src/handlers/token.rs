@@ -11,7 +11,7 @@ use crate::error::{JsonError, WebError};
 use crate::input::{Input, client_credentials};
 use crate::state::AppState;
 
-fn no_store(mut res: Response) -> Response {
+pub(crate) fn no_store(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -119,11 +119,7 @@ async fn authenticate(
 /// RFC 6749 3.2. POST only, form-encoded, responses never cached (5.1).
 pub async fn token(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
     let creds = client_credentials(&input.headers, &input.params).map_err(WebError::OAuth)?;
-    let client_id = match &creds {
-        ClientCredentials::Secret { client_id, .. }
-        | ClientCredentials::Public { client_id }
-        | ClientCredentials::Assertion { client_id, .. } => client_id.clone(),
-    };
+    let client_id = creds.client_id().to_string();
     let now = std::time::Instant::now();
     // Failed authentications spend a separate budget under the claimed id, so a stranger
     // guessing a secret is slowed down without spending the real client's budget.
