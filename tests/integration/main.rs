@@ -12,6 +12,7 @@ mod cli;
 mod conformance;
 mod fake_upstream;
 mod federation;
+mod hardening;
 mod logout;
 mod mfa;
 mod operations;

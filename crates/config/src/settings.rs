@@ -57,6 +57,7 @@ impl Settings {
             access_token_lifetime: chrono_duration(self.tokens.access_token_lifetime),
             id_token_lifetime: chrono_duration(self.tokens.id_token_lifetime),
             refresh_token_lifetime: chrono_duration(self.tokens.refresh_token_lifetime),
+            login_step_timeout: chrono_duration(self.sessions.login_flow_timeout),
             algorithms: self.signing.algorithms.clone(),
             require_pkce_for_all: self.oauth.require_pkce_for_all,
             mfa: MfaPolicy {

@@ -461,14 +461,18 @@ impl Provider {
         if mfa && !amr.iter().any(|m| m == "mfa") {
             amr.push("mfa".into());
         }
+        let now = self.now();
         let auth = Authenticated {
             user_id: user.id,
             sid: random_token(),
-            // The upstream's auth_time (never in the future) so max_age means what it says.
+            // The upstream's auth_time (never in the future) so max_age means what it says; the
+            // session's own lifetime counts from now (`login_at`).
             auth_time: profile
                 .auth_time
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                .map_or(self.now(), |t| t.min(self.now())),
+                .map_or(now, |t| t.min(now)),
+            login_at: now,
+            epoch: user.session_epoch,
             amr,
             acr: if mfa { ACR_MFA.into() } else { ACR_PWD.into() },
             upstream: Some(upstream.name.clone()),

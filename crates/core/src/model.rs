@@ -21,6 +21,10 @@ pub struct User {
     /// PHC argon2id string, or a bcrypt hash awaiting upgrade. `None`: no local password.
     pub password_hash: Option<String>,
     pub disabled: bool,
+    /// Bumped each time every session of the user is ended (password or factor change,
+    /// disable, admin reset). A browser session is valid only while it carries the current
+    /// value, so no copy of an ended session can come back (see `SessionRecordStore`).
+    pub session_epoch: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -40,6 +44,7 @@ impl User {
             address: None,
             password_hash: None,
             disabled: false,
+            session_epoch: 0,
             created_at: now,
             updated_at: now,
         }
@@ -261,6 +266,9 @@ pub struct RefreshToken {
     pub expires_at: DateTime<Utc>,
     /// Set when the token was rotated out; presenting it again is reuse.
     pub used_at: Option<DateTime<Utc>>,
+    /// With `tokens.refresh_reuse_grace`: the successor this token was rotated into, encrypted
+    /// under a key derived from this token, so a retry within the grace period gets it again.
+    pub successor_enc: Option<Vec<u8>>,
 }
 
 /// Result of redeeming a single-use value (code or refresh token) atomically.
@@ -301,8 +309,18 @@ pub struct SessionRecord {
     pub id_hash: Vec<u8>,
     /// The logged-in user, mirrored out of `data` so a user's sessions can be listed and ended.
     pub user_id: Option<Uuid>,
+    /// The user's `session_epoch` this session belongs to, mirrored out of `data`.
+    pub epoch: i64,
     pub data: Vec<u8>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// The result of ending every session of a user (`SessionRecordStore::end_user_sessions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndedSessions {
+    /// The user's new `session_epoch`; the kept session, if any, now carries it.
+    pub epoch: i64,
+    pub ended: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -33,6 +33,8 @@ pub struct ProviderConfig {
     pub access_token_lifetime: Duration,
     pub id_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
+    /// How long a login may wait at its second step (`[sessions] login_flow_timeout`).
+    pub login_step_timeout: Duration,
     pub algorithms: Vec<SigningAlg>,
     pub require_pkce_for_all: bool,
     pub mfa: MfaPolicy,
@@ -411,12 +413,16 @@ impl Provider {
         }
     }
 
-    /// Start an authenticated browser session for `user` after the password step.
+    /// Start an authenticated browser session for `user` after the password step. `user` is
+    /// the record the password was checked against: its epoch binds the session to it.
     pub fn authenticated(&self, user: &User) -> Authenticated {
+        let now = self.now();
         Authenticated {
             user_id: user.id,
             sid: random_token(),
-            auth_time: self.now(),
+            auth_time: now,
+            login_at: now,
+            epoch: user.session_epoch,
             amr: vec!["pwd".into()],
             acr: ACR_PWD.into(),
             upstream: None,

@@ -76,10 +76,12 @@ pub trait GrantStore: Send + Sync {
     async fn find_refresh(&self, token_hash: &[u8]) -> StoreResult<Option<RefreshToken>>;
     /// Marks `old` used and inserts `new` for the same grant, atomically.
     /// `AlreadyUsed` means `old` had been rotated out before: the caller revokes the grant.
+    /// `successor_enc` is kept on `old` (see `RefreshToken::successor_enc`).
     async fn rotate_refresh(
         &self,
         old_hash: &[u8],
         new: &RefreshToken,
+        successor_enc: Option<&[u8]>,
         now: DateTime<Utc>,
     ) -> StoreResult<Redeemed<()>>;
     /// Idempotent. Returns true if this call revoked it.
@@ -119,12 +121,18 @@ pub trait KeyStore: Send + Sync {
     async fn insert_initial_signing_keys(&self, keys: &[SigningKeyRecord]) -> StoreResult<u64>;
 }
 
+/// Browser sessions. A session that was ended never comes back: `session_save` only updates a
+/// row that still exists (a request in flight with an ended session's cookie writes nothing),
+/// and a session whose `epoch` is older than its user's `session_epoch` is never loaded or
+/// listed (a copy made before the user's sessions were ended is void).
 #[async_trait]
 pub trait SessionRecordStore: Send + Sync {
     /// Returns false (and writes nothing) if the id is already taken.
     async fn session_create(&self, rec: &SessionRecord) -> StoreResult<bool>;
+    /// Updates the row if it still exists; never re-creates a deleted one. The stored epoch
+    /// never goes down (a stale copy of the data cannot void a session that was renewed).
     async fn session_save(&self, rec: &SessionRecord) -> StoreResult<()>;
-    /// Only unexpired sessions are returned.
+    /// Only unexpired sessions of a current epoch are returned.
     async fn session_load(
         &self,
         id_hash: &[u8],
@@ -136,8 +144,14 @@ pub trait SessionRecordStore: Send + Sync {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<SessionRecord>>;
-    /// Ends every session of the user except `keep`; returns how many ended.
-    async fn delete_user_sessions(&self, user_id: Uuid, keep: Option<&[u8]>) -> StoreResult<u64>;
+    /// Ends every session of the user except `keep`, in one transaction: moves the user's
+    /// `session_epoch` on, deletes the other sessions, and gives `keep` the new epoch. Returns
+    /// the new epoch and how many sessions ended (`None` when the user does not exist).
+    async fn end_user_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<&[u8]>,
+    ) -> StoreResult<Option<EndedSessions>>;
 }
 
 /// Second factors: TOTP credentials and backup codes. Codes are stored only as hashes.

@@ -35,6 +35,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client_assertions",
         include_str!("../../../migrations/postgres/0005_client_assertions.sql"),
     ),
+    (
+        6,
+        "hardening",
+        include_str!("../../../migrations/postgres/0006_hardening.sql"),
+    ),
 ];
 
 /// `pg_advisory_xact_lock` key serialising first-start signing-key creation across replicas

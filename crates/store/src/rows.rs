@@ -71,6 +71,7 @@ row!(UserRow {
     address: Option<String>,
     password_hash: Option<String>,
     disabled: bool,
+    session_epoch: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 });
@@ -90,6 +91,7 @@ impl From<UserRow> for User {
             address: r.address,
             password_hash: r.password_hash,
             disabled: r.disabled,
+            session_epoch: r.session_epoch,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -194,6 +196,7 @@ row!(RefreshRow {
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     used_at: Option<DateTime<Utc>>,
+    successor_enc: Option<Vec<u8>>,
 });
 
 impl From<RefreshRow> for RefreshToken {
@@ -204,6 +207,7 @@ impl From<RefreshRow> for RefreshToken {
             created_at: r.created_at,
             expires_at: r.expires_at,
             used_at: r.used_at,
+            successor_enc: r.successor_enc,
         }
     }
 }
@@ -266,6 +270,7 @@ impl TryFrom<KeyRow> for SigningKeyRecord {
 row!(SessionRow {
     id_hash: Vec<u8>,
     user_id: Option<Uuid>,
+    epoch: i64,
     data: Vec<u8>,
     expires_at: DateTime<Utc>,
 });
@@ -275,11 +280,14 @@ impl From<SessionRow> for SessionRecord {
         SessionRecord {
             id_hash: r.id_hash,
             user_id: r.user_id,
+            epoch: r.epoch,
             data: r.data,
             expires_at: r.expires_at,
         }
     }
 }
+
+row!(EpochRow { session_epoch: i64 });
 
 row!(AuditRow {
     id: Uuid,

@@ -38,6 +38,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "client_assertions",
         include_str!("../../../migrations/sqlite/0005_client_assertions.sql"),
     ),
+    (
+        6,
+        "hardening",
+        include_str!("../../../migrations/sqlite/0006_hardening.sql"),
+    ),
 ];
 
 /// Implements every store trait on an SQLite pool (see `store_impl` for the shared bodies).

@@ -18,7 +18,7 @@
 macro_rules! user_cols {
     () => {
         "id, username, email, email_verified, name, given_name, family_name, phone_number, \
-         phone_number_verified, address, password_hash, disabled, created_at, updated_at"
+         phone_number_verified, address, password_hash, disabled, session_epoch, created_at, updated_at"
     };
 }
 
@@ -37,7 +37,7 @@ macro_rules! code_cols {
 
 macro_rules! refresh_cols {
     () => {
-        "token_hash, grant_id, created_at, expires_at, used_at"
+        "token_hash, grant_id, created_at, expires_at, used_at, successor_enc"
     };
 }
 
@@ -49,7 +49,15 @@ macro_rules! key_cols {
 
 macro_rules! session_cols {
     () => {
-        "id_hash, user_id, data, expires_at"
+        "id_hash, user_id, epoch, data, expires_at"
+    };
+}
+
+/// The condition a session row must meet to count: anonymous, or of its user's current epoch
+/// (a user who was deleted takes their sessions along by cascade).
+macro_rules! session_current {
+    () => {
+        "(user_id IS NULL OR epoch >= (SELECT session_epoch FROM users WHERE users.id = sessions.user_id))"
     };
 }
 
@@ -79,7 +87,7 @@ macro_rules! insert_user {
         sqlx::query(concat!(
             "INSERT INTO users (",
             $crate::store_impl::user_cols!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(u.id)
         .bind(&u.username)
@@ -93,6 +101,7 @@ macro_rules! insert_user {
         .bind(u.address.as_deref())
         .bind(u.password_hash.as_deref())
         .bind(u.disabled)
+        .bind(u.session_epoch)
         .bind(ts(u.created_at))
         .bind(ts(u.updated_at))
     }};
@@ -122,7 +131,7 @@ macro_rules! impl_store {
             use ::async_trait::async_trait;
             use ::chrono::{DateTime, Utc};
             use ::lanyard_core::model::{
-                AuditEvent, AuditFilter, AuthCode, Client, Consent, FailureCount, FederatedIdentity, Grant, ProfileUpdate, PurgeReport, Redeemed,
+                AuditEvent, AuditFilter, AuthCode, Client, Consent, EndedSessions, FailureCount, FederatedIdentity, Grant, ProfileUpdate, PurgeReport, Redeemed,
                 RefreshToken, SessionRecord, SigningKeyRecord, TotpCredential, User,
             };
             use ::lanyard_core::store::{
@@ -134,7 +143,7 @@ macro_rules! impl_store {
 
             use $crate::error::map_err;
             use $crate::rows::{
-                count, join_list, ts, ts_opt, AuditRow, ClientRow, CodeRow, ConsentRow, FailureRow, GrantIdRow, GrantRow, GroupCountRow,
+                count, join_list, ts, ts_opt, AuditRow, ClientRow, CodeRow, ConsentRow, EpochRow, FailureRow, GrantIdRow, GrantRow, GroupCountRow,
                 IdentityRow, KeyRow, RefreshRow, SessionRow, TotpRow, UserRow,
             };
 
@@ -345,12 +354,13 @@ macro_rules! impl_store {
                     .await
                     .map_err(map_err)?;
                     if let Some(r) = refresh {
-                        sqlx::query(concat!("INSERT INTO refresh_tokens (", $crate::store_impl::refresh_cols!(), ") VALUES ($1, $2, $3, $4, $5)"))
+                        sqlx::query(concat!("INSERT INTO refresh_tokens (", $crate::store_impl::refresh_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6)"))
                             .bind(r.token_hash.as_slice())
                             .bind(r.grant_id)
                             .bind(ts(r.created_at))
                             .bind(ts(r.expires_at))
                             .bind(ts_opt(r.used_at))
+                            .bind(r.successor_enc.as_deref())
                             .execute(&mut *tx)
                             .await
                             .map_err(map_err)?;
@@ -386,13 +396,21 @@ macro_rules! impl_store {
                     Ok(row.map(RefreshToken::from))
                 }
 
-                async fn rotate_refresh(&self, old_hash: &[u8], new: &RefreshToken, now: DateTime<Utc>) -> StoreResult<Redeemed<()>> {
+                async fn rotate_refresh(
+                    &self,
+                    old_hash: &[u8],
+                    new: &RefreshToken,
+                    successor_enc: Option<&[u8]>,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Redeemed<()>> {
                     let mut tx = self.begin_write().await.map_err(map_err)?;
                     let marked = sqlx::query_as::<_, GrantIdRow>(
-                        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL RETURNING grant_id",
+                        "UPDATE refresh_tokens SET used_at = $2, successor_enc = $3 \
+                         WHERE token_hash = $1 AND used_at IS NULL RETURNING grant_id",
                     )
                     .bind(old_hash)
                     .bind(ts(now))
+                    .bind(successor_enc)
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(map_err)?;
@@ -414,12 +432,13 @@ macro_rules! impl_store {
                             new.grant_id, marked.grant_id
                         )));
                     }
-                    sqlx::query(concat!("INSERT INTO refresh_tokens (", $crate::store_impl::refresh_cols!(), ") VALUES ($1, $2, $3, $4, $5)"))
+                    sqlx::query(concat!("INSERT INTO refresh_tokens (", $crate::store_impl::refresh_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6)"))
                         .bind(new.token_hash.as_slice())
                         .bind(new.grant_id)
                         .bind(ts(new.created_at))
                         .bind(ts(new.expires_at))
                         .bind(ts_opt(new.used_at))
+                        .bind(new.successor_enc.as_deref())
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
@@ -610,10 +629,11 @@ macro_rules! impl_store {
                     let done = sqlx::query(concat!(
                         "INSERT INTO sessions (",
                         $crate::store_impl::session_cols!(),
-                        ") VALUES ($1, $2, $3, $4) ON CONFLICT (id_hash) DO NOTHING"
+                        ") VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_hash) DO NOTHING"
                     ))
                     .bind(s.id_hash.as_slice())
                     .bind(s.user_id)
+                    .bind(s.epoch)
                     .bind(s.data.as_slice())
                     .bind(ts(s.expires_at))
                     .execute(&self.pool)
@@ -623,16 +643,18 @@ macro_rules! impl_store {
                 }
 
                 async fn session_save(&self, s: &SessionRecord) -> StoreResult<()> {
-                    sqlx::query(concat!(
-                        "INSERT INTO sessions (",
-                        $crate::store_impl::session_cols!(),
-                        ") VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, expires_at = excluded.expires_at"
-                    ))
+                    // Update only: a session deleted while this request was in flight (logout,
+                    // "end this session", a password change) stays deleted. The epoch only
+                    // moves forward, so a stale copy of the data cannot void a renewed session.
+                    sqlx::query(
+                        "UPDATE sessions SET user_id = $2, data = $3, expires_at = $4, \
+                         epoch = CASE WHEN epoch > $5 THEN epoch ELSE $5 END WHERE id_hash = $1",
+                    )
                     .bind(s.id_hash.as_slice())
                     .bind(s.user_id)
                     .bind(s.data.as_slice())
                     .bind(ts(s.expires_at))
+                    .bind(s.epoch)
                     .execute(&self.pool)
                     .await
                     .map_err(map_err)?;
@@ -643,7 +665,8 @@ macro_rules! impl_store {
                     let row = sqlx::query_as::<_, SessionRow>(concat!(
                         "SELECT ",
                         $crate::store_impl::session_cols!(),
-                        " FROM sessions WHERE id_hash = $1 AND expires_at > $2"
+                        " FROM sessions WHERE id_hash = $1 AND expires_at > $2 AND ",
+                        $crate::store_impl::session_current!()
                     ))
                     .bind(id_hash)
                     .bind(ts(now))
@@ -662,7 +685,9 @@ macro_rules! impl_store {
                     let rows = sqlx::query_as::<_, SessionRow>(concat!(
                         "SELECT ",
                         $crate::store_impl::session_cols!(),
-                        " FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY expires_at DESC, id_hash"
+                        " FROM sessions WHERE user_id = $1 AND expires_at > $2 AND ",
+                        $crate::store_impl::session_current!(),
+                        " ORDER BY expires_at DESC, id_hash"
                     ))
                     .bind(user_id)
                     .bind(ts(now))
@@ -672,14 +697,45 @@ macro_rules! impl_store {
                     Ok(rows.into_iter().map(SessionRecord::from).collect())
                 }
 
-                async fn delete_user_sessions(&self, user_id: Uuid, keep: Option<&[u8]>) -> StoreResult<u64> {
-                    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id_hash <> $2)")
-                        .bind(user_id)
-                        .bind(keep)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(map_err)?;
-                    Ok(done.rows_affected())
+                async fn end_user_sessions(
+                    &self,
+                    user_id: Uuid,
+                    keep: Option<&[u8]>,
+                ) -> StoreResult<Option<EndedSessions>> {
+                    let mut tx = self.begin_write().await.map_err(map_err)?;
+                    let epoch = sqlx::query_as::<_, EpochRow>(
+                        "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1 \
+                         RETURNING session_epoch",
+                    )
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(EpochRow { session_epoch: epoch }) = epoch else {
+                        return Ok(None);
+                    };
+                    let done = sqlx::query(
+                        "DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id_hash <> $2)",
+                    )
+                    .bind(user_id)
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if let Some(keep) = keep {
+                        sqlx::query("UPDATE sessions SET epoch = $2 WHERE id_hash = $1 AND user_id = $3")
+                            .bind(keep)
+                            .bind(epoch)
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(Some(EndedSessions {
+                        epoch,
+                        ended: done.rows_affected(),
+                    }))
                 }
             }
 
@@ -1088,5 +1144,5 @@ macro_rules! impl_store {
 pub(crate) use impl_store;
 pub(crate) use {
     audit_cols, code_cols, grant_cols, identity_cols, insert_identity, insert_user, key_cols,
-    refresh_cols, session_cols, totp_cols, user_cols,
+    refresh_cols, session_cols, session_current, totp_cols, user_cols,
 };

@@ -35,7 +35,7 @@ async fn sqlite_db() -> (tempfile::TempDir, Database) {
     // A directory that does not exist yet: connect must create it.
     let url = format!("sqlite://{}/nested/lanyard.db", dir.path().display());
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     (dir, db)
 }
 
@@ -64,7 +64,7 @@ async fn postgres_db(test: &str) -> Option<PgTestDb> {
         .await
         .unwrap();
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     Some(PgTestDb { db, base, url })
 }
 
@@ -126,7 +126,7 @@ contract! {
     initial_signing_keys_only_fill_gaps => sqlite_initial_signing_keys_only_fill_gaps, postgres_initial_signing_keys_only_fill_gaps;
     concurrent_initial_signing_keys_insert_one_per_alg => sqlite_concurrent_initial_signing_keys_insert_one_per_alg, postgres_concurrent_initial_signing_keys_insert_one_per_alg;
     sessions_lifecycle => sqlite_sessions_lifecycle, postgres_sessions_lifecycle;
-    delete_user_sessions_keeps_one => sqlite_delete_user_sessions_keeps_one, postgres_delete_user_sessions_keeps_one;
+    end_user_sessions_keeps_one_and_moves_the_epoch => sqlite_end_user_sessions_keeps_one_and_moves_the_epoch, postgres_end_user_sessions_keeps_one_and_moves_the_epoch;
     audit_filters_and_order => sqlite_audit_filters_and_order, postgres_audit_filters_and_order;
     purge_expired_counts => sqlite_purge_expired_counts, postgres_purge_expired_counts;
     ping_answers => sqlite_ping_answers, postgres_ping_answers;
@@ -180,6 +180,7 @@ fn refresh(grant_id: Uuid, expires_at: DateTime<Utc>) -> RefreshToken {
         created_at: t0(),
         expires_at,
         used_at: None,
+        successor_enc: None,
     }
 }
 
@@ -219,6 +220,7 @@ fn session(user_id: Option<Uuid>, expires_at: DateTime<Utc>) -> SessionRecord {
     SessionRecord {
         id_hash: hash(),
         user_id,
+        epoch: 0,
         data: b"{\"k\":1}".to_vec(),
         expires_at,
     }
@@ -661,7 +663,7 @@ async fn refresh_rotation_detects_reuse(store: Arc<dyn Store>) {
     };
     assert_eq!(
         store
-            .rotate_refresh(&r1.token_hash, &r2, now)
+            .rotate_refresh(&r1.token_hash, &r2, None, now)
             .await
             .unwrap(),
         Redeemed::Fresh(())
@@ -684,14 +686,14 @@ async fn refresh_rotation_detects_reuse(store: Arc<dyn Store>) {
     let r3 = refresh(g.id, far);
     assert_eq!(
         store
-            .rotate_refresh(&r1.token_hash, &r3, now)
+            .rotate_refresh(&r1.token_hash, &r3, None, now)
             .await
             .unwrap(),
         Redeemed::AlreadyUsed(g.id)
     );
     assert_eq!(store.find_refresh(&r3.token_hash).await.unwrap(), None);
     assert_eq!(
-        store.rotate_refresh(&hash(), &r3, now).await.unwrap(),
+        store.rotate_refresh(&hash(), &r3, None, now).await.unwrap(),
         Redeemed::NotFound
     );
     assert_eq!(store.find_refresh(&r3.token_hash).await.unwrap(), None);
@@ -701,7 +703,9 @@ async fn refresh_rotation_detects_reuse(store: Arc<dyn Store>) {
     store.create_grant(&other, None).await.unwrap();
     let foreign = refresh(other.id, far);
     assert!(matches!(
-        store.rotate_refresh(&r2.token_hash, &foreign, now).await,
+        store
+            .rotate_refresh(&r2.token_hash, &foreign, None, now)
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -717,7 +721,7 @@ async fn refresh_rotation_detects_reuse(store: Arc<dyn Store>) {
 
     assert_eq!(
         store
-            .rotate_refresh(&r2.token_hash, &r3, now)
+            .rotate_refresh(&r2.token_hash, &r3, None, now)
             .await
             .unwrap(),
         Redeemed::Fresh(())
@@ -748,7 +752,7 @@ async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
         let old = r1.token_hash.clone();
         let new = refresh(g.id, far);
         tasks.push(tokio::spawn(async move {
-            store.rotate_refresh(&old, &new, t0()).await.unwrap()
+            store.rotate_refresh(&old, &new, None, t0()).await.unwrap()
         }));
     }
     let mut fresh = 0;
@@ -1097,13 +1101,14 @@ async fn sessions_lifecycle(store: Arc<dyn Store>) {
         vec![logged_in.clone()]
     );
 
-    // Save also creates.
+    // Save never creates: a session deleted while a request was in flight stays deleted.
     let fresh = session(Some(alice.id), exp);
     store.session_save(&fresh).await.unwrap();
     assert_eq!(
         store.session_load(&fresh.id_hash, t0()).await.unwrap(),
-        Some(fresh.clone())
+        None
     );
+    assert!(store.session_create(&fresh).await.unwrap());
     let mut listed = store.sessions_for_user(alice.id, t0()).await.unwrap();
     listed.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
     let mut expected = vec![logged_in.clone(), fresh.clone()];
@@ -1123,7 +1128,7 @@ async fn sessions_lifecycle(store: Arc<dyn Store>) {
     );
 }
 
-async fn delete_user_sessions_keeps_one(store: Arc<dyn Store>) {
+async fn end_user_sessions_keeps_one_and_moves_the_epoch(store: Arc<dyn Store>) {
     let alice = new_user(&store, "alice").await;
     let bob = new_user(&store, "bob").await;
     let exp = t0() + Duration::hours(1);
@@ -1134,28 +1139,66 @@ async fn delete_user_sessions_keeps_one(store: Arc<dyn Store>) {
         assert!(store.session_create(s).await.unwrap());
     }
 
+    let ended = store
+        .end_user_sessions(alice.id, Some(&a[1].id_hash))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ended.epoch, ended.ended), (1, 2));
+    let kept = SessionRecord {
+        epoch: 1,
+        ..a[1].clone()
+    };
     assert_eq!(
-        store
-            .delete_user_sessions(alice.id, Some(&a[1].id_hash))
-            .await
-            .unwrap(),
-        2
+        store.sessions_for_user(alice.id, t0()).await.unwrap(),
+        vec![kept.clone()],
+        "the kept session moved to the new epoch"
+    );
+    let user = store.get_user(alice.id).await.unwrap().unwrap();
+    assert_eq!(user.session_epoch, 1);
+
+    // A request in flight with an ended session's cookie saves after the end: nothing returns.
+    store.session_save(&a[0]).await.unwrap();
+    assert_eq!(store.session_load(&a[0].id_hash, t0()).await.unwrap(), None);
+    // A login that read the user before the end carries the old epoch: its session is void,
+    // neither loaded nor listed.
+    let stale = session(Some(alice.id), exp);
+    assert!(store.session_create(&stale).await.unwrap());
+    assert_eq!(
+        store.session_load(&stale.id_hash, t0()).await.unwrap(),
+        None
     );
     assert_eq!(
         store.sessions_for_user(alice.id, t0()).await.unwrap(),
-        vec![a[1].clone()]
+        vec![kept.clone()]
     );
+    // A stale copy of the kept session's data cannot lower its epoch.
+    store.session_save(&a[1]).await.unwrap();
     assert_eq!(
-        store
-            .delete_user_sessions(alice.id, Some(&a[1].id_hash))
-            .await
-            .unwrap(),
-        0
+        store.session_load(&a[1].id_hash, t0()).await.unwrap(),
+        Some(kept.clone())
     );
-    assert_eq!(store.delete_user_sessions(alice.id, None).await.unwrap(), 1);
+
+    let again = store
+        .end_user_sessions(alice.id, Some(&a[1].id_hash))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.epoch, 2);
+    assert_eq!(
+        again.ended, 1,
+        "only the void row is left to delete besides the kept one"
+    );
+    let all = store.end_user_sessions(alice.id, None).await.unwrap();
+    assert_eq!(all.map(|e| (e.epoch, e.ended)), Some((3, 1)));
     assert_eq!(
         store.sessions_for_user(alice.id, t0()).await.unwrap(),
         vec![]
+    );
+    assert_eq!(
+        store.end_user_sessions(Uuid::new_v4(), None).await.unwrap(),
+        None,
+        "an unknown user"
     );
 
     assert_eq!(
@@ -1327,7 +1370,7 @@ async fn purge_expired_counts(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .rotate_refresh(&dead_token.token_hash, &live_token, t0())
+        .rotate_refresh(&dead_token.token_hash, &live_token, None, t0())
         .await
         .unwrap();
 
@@ -2472,7 +2515,7 @@ async fn postgres_migrate_is_idempotent() {
     for t in tasks {
         applied.extend(t.await.unwrap());
     }
-    assert_eq!(applied, vec![1, 2, 3, 4, 5]);
+    assert_eq!(applied, vec![1, 2, 3, 4, 5, 6]);
     lanyard_store::testing::drop_postgres_database(&base, &fresh)
         .await
         .unwrap();
@@ -2531,6 +2574,36 @@ where
         .execute(pool)
         .await
         .unwrap();
+}
+
+/// A user row as releases before migration 6 wrote it (no session epoch column yet).
+async fn insert_old_user<DB>(pool: &sqlx::Pool<DB>, u: &User)
+where
+    DB: sqlx::Database,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Uuid: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO users (id, username, email, email_verified, password_hash, disabled, \
+         phone_number_verified, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(u.id)
+    .bind(u.username.as_str())
+    .bind(u.email.as_deref())
+    .bind(u.email_verified)
+    .bind(u.password_hash.as_deref())
+    .bind(u.disabled)
+    .bind(u.phone_number_verified)
+    .bind(u.created_at)
+    .bind(u.updated_at)
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// After upgrading a v1 database: the old rows are intact and the new tables work.
@@ -2611,13 +2684,12 @@ async fn sqlite_v1_database_is_upgraded() {
             .run(&pool)
             .await
             .unwrap();
-        let old: Arc<dyn Store> = Arc::new(lanyard_store::SqliteStore::new(pool.clone()));
-        old.create_user(&old_user).await.unwrap();
+        insert_old_user(&pool, &old_user).await;
         insert_v1_client(&pool).await;
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4, 5]);
+    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4, 5, 6]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     upgraded_database_works(db.store(), &old_user).await;
 }
@@ -2638,13 +2710,12 @@ async fn postgres_v1_database_is_upgraded() {
             .run(&pool)
             .await
             .unwrap();
-        let old: Arc<dyn Store> = Arc::new(lanyard_store::PgStore::new(pool.clone()));
-        old.create_user(&old_user).await.unwrap();
+        insert_old_user(&pool, &old_user).await;
         insert_v1_client(&pool).await;
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4, 5]);
+    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4, 5, 6]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     upgraded_database_works(db.store(), &old_user).await;
     db.close().await;
@@ -2679,12 +2750,11 @@ async fn sqlite_v2_database_is_upgraded() {
         .run(&pool)
         .await
         .unwrap();
-        let old: Arc<dyn Store> = Arc::new(lanyard_store::SqliteStore::new(pool.clone()));
-        old.create_user(&old_user).await.unwrap();
+        insert_old_user(&pool, &old_user).await;
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5]);
+    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5, 6]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     let store = db.store();
     assert_eq!(
@@ -2723,12 +2793,11 @@ async fn postgres_v2_database_is_upgraded() {
         .run(&pool)
         .await
         .unwrap();
-        let old: Arc<dyn Store> = Arc::new(lanyard_store::PgStore::new(pool.clone()));
-        old.create_user(&old_user).await.unwrap();
+        insert_old_user(&pool, &old_user).await;
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5]);
+    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5, 6]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     let store = db.store();
     assert_eq!(
@@ -2748,7 +2817,7 @@ async fn postgres_v2_database_is_upgraded() {
 async fn sqlite_in_memory_database_works() {
     // max_connections is forced to 1, so every query sees the same database.
     let db = Database::connect("sqlite::memory:", 8).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     let store = db.store();
     let u = new_user(&store, "alice").await;
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(u));

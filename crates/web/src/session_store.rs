@@ -41,12 +41,19 @@ fn backend(e: StoreError) -> session_store::Error {
 
 fn to_record(r: &Record) -> session_store::Result<SessionRecord> {
     // The signed-in user, or the user of a login waiting for its second step: both must end
-    // when the user's sessions are ended (a password change must also stop a half-done login).
-    let user_id = [crate::sessions::AUTH_KEY, crate::sessions::PENDING_KEY]
+    // when the user's sessions are ended (a password change must also stop a half-done login),
+    // so both carry the user's session epoch, mirrored into its column with the user id.
+    let who = [crate::sessions::AUTH_KEY, crate::sessions::PENDING_KEY]
         .iter()
-        .find_map(|key| r.data.get(*key).and_then(|a| a.get("user_id")))
+        .find_map(|key| r.data.get(*key));
+    let user_id = who
+        .and_then(|a| a.get("user_id"))
         .and_then(|u| u.as_str())
         .and_then(|u| Uuid::parse_str(u).ok());
+    let epoch = who
+        .and_then(|a| a.get("epoch"))
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
     let data =
         serde_json::to_vec(&r.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
     let expires_at =
@@ -54,6 +61,7 @@ fn to_record(r: &Record) -> session_store::Result<SessionRecord> {
     Ok(SessionRecord {
         id_hash: id_hash(&r.id),
         user_id,
+        epoch,
         data,
         expires_at,
     })

@@ -84,9 +84,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Browser {
 }
 
 impl Browser {
+    /// A typed value from the session. A value that no longer decodes (written by an older
+    /// version) is dropped and treated as absent, never a 500.
+    async fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, WebError> {
+        match self.0.get::<T>(key).await {
+            Ok(v) => Ok(v),
+            Err(tower_sessions::session::Error::SerdeJson(e)) => {
+                tracing::info!(key, error = %e, "dropping an undecodable session value");
+                self.0.remove_value(key).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The synchronizer CSRF token for forms, created on first use.
     pub async fn csrf_token(&self) -> Result<String, WebError> {
-        if let Some(t) = self.0.get::<String>(CSRF_KEY).await? {
+        if let Some(t) = self.get::<String>(CSRF_KEY).await? {
             return Ok(t);
         }
         let t = random_token();
@@ -98,23 +112,24 @@ impl Browser {
     }
 
     pub async fn check_csrf(&self, submitted: Option<&str>) -> Result<(), WebError> {
-        let expected = self.0.get::<String>(CSRF_KEY).await?;
+        let expected = self.get::<String>(CSRF_KEY).await?;
         match (expected, submitted) {
             (Some(e), Some(s)) if ct_eq(e.as_bytes(), s.as_bytes()) => Ok(()),
             _ => Err(WebError::csrf()),
         }
     }
 
-    /// The logged-in user, unless the login outlived the absolute session lifetime.
+    /// The logged-in user, unless the login outlived the absolute session lifetime (counted
+    /// from the local login, not from an upstream's earlier `auth_time`).
     pub async fn auth(
         &self,
         now: DateTime<Utc>,
         absolute: chrono::Duration,
     ) -> Result<Option<Authenticated>, WebError> {
-        let Some(auth) = self.0.get::<Authenticated>(AUTH_KEY).await? else {
+        let Some(auth) = self.get::<Authenticated>(AUTH_KEY).await? else {
             return Ok(None);
         };
-        if auth.auth_time + absolute < now {
+        if auth.is_past(absolute, now) {
             self.0.remove_value(AUTH_KEY).await?;
             return Ok(None);
         }
@@ -140,6 +155,49 @@ impl Browser {
         Ok(())
     }
 
+    /// The signed-in user proved more (a second factor added from the account page): a new
+    /// session id for the new privilege level, as at login. The CSRF token stays (same user,
+    /// and a double-submitted form should still be told "already done").
+    pub async fn elevate(&self, auth: &Authenticated) -> Result<(), WebError> {
+        self.0.cycle_id().await?;
+        self.0.insert(AUTH_KEY, auth).await?;
+        Ok(())
+    }
+
+    /// After every other session of the user was ended: this session carries the user's new
+    /// epoch (the store already moved its row to it; this keeps the data in step).
+    pub async fn restamp(&self, epoch: i64) -> Result<(), WebError> {
+        if let Some(mut auth) = self.get::<Authenticated>(AUTH_KEY).await? {
+            auth.epoch = epoch;
+            self.0.insert(AUTH_KEY, auth).await?;
+        }
+        if let Some(mut pending) = self.get::<PendingLogin>(PENDING_KEY).await? {
+            pending.epoch = epoch;
+            self.0.insert(PENDING_KEY, pending).await?;
+        }
+        Ok(())
+    }
+
+    /// End every other session of `user_id` (and revoke their grants), keeping this one, which
+    /// moves to the user's new epoch.
+    pub async fn end_other_sessions(
+        &self,
+        provider: &lanyard_core::Provider,
+        user_id: uuid::Uuid,
+        reason: &str,
+    ) -> Result<(), WebError> {
+        let epoch = provider
+            .end_other_sessions(user_id, self.id_hash().as_deref(), reason)
+            .await
+            .map_err(WebError::from_provider_page)?;
+        self.restamp(epoch).await
+    }
+
+    /// The stored key of this browser's session, if it has one yet.
+    pub fn id_hash(&self) -> Option<Vec<u8>> {
+        self.0.id().map(|id| crate::session_store::id_hash(&id))
+    }
+
     /// The password step succeeded and a second step follows: a new session id (the privilege
     /// changed) and the pending state, replacing any earlier login in this browser.
     pub async fn begin_second_step(&self, pending: &PendingLogin) -> Result<(), WebError> {
@@ -155,7 +213,7 @@ impl Browser {
 
     /// The pending second step, unless it expired (then it is dropped).
     pub async fn pending(&self, now: DateTime<Utc>) -> Result<Option<PendingLogin>, WebError> {
-        let Some(p) = self.0.get::<PendingLogin>(PENDING_KEY).await? else {
+        let Some(p) = self.get::<PendingLogin>(PENDING_KEY).await? else {
             return Ok(None);
         };
         if p.is_expired(now) {
@@ -167,7 +225,7 @@ impl Browser {
     }
 
     pub async fn pending_totp(&self) -> Result<Option<PendingTotp>, WebError> {
-        Ok(self.0.get::<PendingTotp>(PENDING_TOTP_KEY).await?)
+        self.get::<PendingTotp>(PENDING_TOTP_KEY).await
     }
 
     pub async fn set_pending_totp(&self, p: &PendingTotp) -> Result<(), WebError> {
@@ -180,12 +238,6 @@ impl Browser {
         Ok(())
     }
 
-    /// Replace the session's authentication (after enrolling a factor from the account page).
-    pub async fn set_auth(&self, auth: &Authenticated) -> Result<(), WebError> {
-        self.0.insert(AUTH_KEY, auth).await?;
-        Ok(())
-    }
-
     /// Log out: the whole session row is deleted and the cookie removed.
     pub async fn logout(&self) -> Result<(), WebError> {
         self.0.flush().await?;
@@ -193,11 +245,7 @@ impl Browser {
     }
 
     async fn flows(&self) -> Result<Vec<Flow>, WebError> {
-        Ok(self
-            .0
-            .get::<Vec<Flow>>(FLOWS_KEY)
-            .await?
-            .unwrap_or_default())
+        Ok(self.get::<Vec<Flow>>(FLOWS_KEY).await?.unwrap_or_default())
     }
 
     pub async fn flow(
@@ -238,7 +286,6 @@ impl Browser {
 
     pub async fn push_upstream(&self, p: PendingUpstream) -> Result<(), WebError> {
         let mut all = self
-            .0
             .get::<Vec<PendingUpstream>>(UPSTREAM_KEY)
             .await?
             .unwrap_or_default();
@@ -258,7 +305,6 @@ impl Browser {
         state: &str,
     ) -> Result<Option<PendingUpstream>, WebError> {
         let mut all = self
-            .0
             .get::<Vec<PendingUpstream>>(UPSTREAM_KEY)
             .await?
             .unwrap_or_default();
@@ -279,7 +325,7 @@ impl Browser {
     }
 
     pub async fn upstream_id_token(&self) -> Result<Option<Vec<u8>>, WebError> {
-        Ok(self.0.get::<Vec<u8>>(UPSTREAM_ID_TOKEN_KEY).await?)
+        self.get::<Vec<u8>>(UPSTREAM_ID_TOKEN_KEY).await
     }
 
     pub async fn set_after_logout(&self, target: &str) -> Result<(), WebError> {

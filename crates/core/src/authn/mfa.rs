@@ -227,10 +227,13 @@ impl Provider {
             self.clear_user_failures(&user.username).await?;
             return Ok(LoginStep::Done(self.authenticated(user)));
         };
+        let now = self.now();
         Ok(LoginStep::Pending(PendingLogin {
             user_id: user.id,
             next,
-            started_at: self.now(),
+            started_at: now,
+            expires_at: now + self.config.login_step_timeout,
+            epoch: user.session_epoch,
             step_up: None,
             fresh: true,
         }))
@@ -243,10 +246,13 @@ impl Provider {
         } else {
             NextFactor::Enroll
         };
+        let now = self.now();
         Ok(PendingLogin {
             user_id: auth.user_id,
             next,
-            started_at: self.now(),
+            started_at: now,
+            expires_at: now + self.config.login_step_timeout,
+            epoch: auth.epoch,
             step_up: Some(auth.clone()),
             fresh: false,
         })
@@ -258,10 +264,13 @@ impl Provider {
             Some(a) => (a.sid.clone(), a.amr.clone(), a.upstream.clone()),
             None => (random_token(), vec!["pwd".to_string()], None),
         };
+        let now = self.now();
         Authenticated {
             user_id: pending.user_id,
             sid,
-            auth_time: self.now(),
+            auth_time: now,
+            login_at: now,
+            epoch: pending.epoch,
             amr: mfa_amr(&first),
             acr: ACR_MFA.into(),
             upstream,
@@ -532,23 +541,28 @@ impl Provider {
 
     /// End every session of the user except `keep`, and revoke every grant (so refresh tokens
     /// stop working): after a password or factor change, a stolen session must not survive.
+    /// Returns the user's new session epoch, which the kept session must carry from now on.
     pub async fn end_other_sessions(
         &self,
         user_id: Uuid,
         keep: Option<&[u8]>,
         reason: &str,
-    ) -> ProviderResult<(u64, u64)> {
-        let sessions = self.store.delete_user_sessions(user_id, keep).await?;
+    ) -> ProviderResult<i64> {
+        let ended = self.store.end_user_sessions(user_id, keep).await?;
         let grants = self.store.revoke_user_grants(user_id, self.now()).await?;
         self.audit(
             "sessions_revoked",
             Some(user_id),
             None,
             None,
-            json!({ "reason": reason, "sessions": sessions, "grants": grants }),
+            json!({
+                "reason": reason,
+                "sessions": ended.map_or(0, |e| e.ended),
+                "grants": grants,
+            }),
         )
         .await?;
-        Ok((sessions, grants))
+        Ok(ended.map_or(0, |e| e.epoch))
     }
 }
 

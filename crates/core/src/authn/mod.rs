@@ -14,7 +14,7 @@ pub const ACR_PWD: &str = "urn:lanyard:acr:pwd";
 pub const ACR_MFA: &str = "urn:lanyard:acr:mfa";
 
 /// DESIGN §3: the pre-MFA state expires this long after the password step, whether a code or a
-/// policy-forced enrollment comes next.
+/// policy-forced enrollment comes next (`[sessions] login_flow_timeout`, this by default).
 pub const SECOND_FACTOR_TIMEOUT: Duration = Duration::minutes(5);
 /// A TOTP secret shown for enrollment from the account page stays valid this long.
 pub const ENROLLMENT_TIMEOUT: Duration = Duration::minutes(15);
@@ -25,7 +25,14 @@ pub struct Authenticated {
     pub user_id: Uuid,
     /// Public session identifier (the `sid` claim, OIDC Front/Back-Channel Logout).
     pub sid: String,
+    /// When the user authenticated (the `auth_time` claim). For an upstream login this is the
+    /// upstream's time, which may be long ago.
     pub auth_time: DateTime<Utc>,
+    /// When this session's login completed here: the absolute session lifetime counts from it.
+    pub login_at: DateTime<Utc>,
+    /// The user's `session_epoch` read together with the credential that was checked: once
+    /// the epoch moves on (every session of the user ended), this authentication is void.
+    pub epoch: i64,
     /// RFC 8176 method references, e.g. ["pwd"] or ["pwd", "otp", "mfa"].
     pub amr: Vec<String>,
     pub acr: String,
@@ -37,6 +44,13 @@ pub struct Authenticated {
 impl Authenticated {
     pub fn is_mfa(&self) -> bool {
         self.acr == ACR_MFA
+    }
+
+    /// The session has outlived `absolute` since its local login (overflow counts as never).
+    pub fn is_past(&self, absolute: Duration, now: DateTime<Utc>) -> bool {
+        self.login_at
+            .checked_add_signed(absolute)
+            .is_some_and(|end| end < now)
     }
 }
 
@@ -59,6 +73,10 @@ pub struct PendingLogin {
     pub next: NextFactor,
     /// When the password was verified (or, for step-up, when the step-up began).
     pub started_at: DateTime<Utc>,
+    /// `started_at` plus the login step timeout.
+    pub expires_at: DateTime<Utc>,
+    /// The user's `session_epoch` when the first factor was checked (see `Authenticated`).
+    pub epoch: i64,
     /// Step-up of an existing session: the session's `sid` and first-factor amr carry over.
     pub step_up: Option<Authenticated>,
     /// The first factor was shown just now (password or upstream login), not in an older
@@ -68,12 +86,8 @@ pub struct PendingLogin {
 }
 
 impl PendingLogin {
-    pub fn expires_at(&self) -> DateTime<Utc> {
-        self.started_at + SECOND_FACTOR_TIMEOUT
-    }
-
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        now >= self.expires_at()
+        now >= self.expires_at
     }
 }
 
@@ -161,6 +175,8 @@ mod tests {
             user_id: Uuid::nil(),
             next: NextFactor::SecondFactor,
             started_at: at(0),
+            expires_at: at(0) + SECOND_FACTOR_TIMEOUT,
+            epoch: 0,
             step_up: None,
             fresh: true,
         };
@@ -172,6 +188,24 @@ mod tests {
         };
         assert!(!enroll.is_expired(at(299)));
         assert!(enroll.is_expired(at(300)));
+    }
+
+    #[test]
+    fn the_absolute_lifetime_counts_from_the_local_login() {
+        let a = Authenticated {
+            user_id: Uuid::nil(),
+            sid: "s".into(),
+            // An upstream's auth_time from a year ago does not end a session that began now.
+            auth_time: at(-365 * 86_400),
+            login_at: at(0),
+            epoch: 0,
+            amr: vec!["fed".into()],
+            acr: ACR_PWD.into(),
+            upstream: Some("up".into()),
+        };
+        assert!(!a.is_past(Duration::hours(10), at(3_600)));
+        assert!(a.is_past(Duration::hours(10), at(36_001)));
+        assert!(!a.is_past(Duration::MAX, at(36_001)), "no overflow panic");
     }
 
     #[test]

@@ -198,6 +198,7 @@ impl Provider {
             created_at: now,
             expires_at: grant.expires_at,
             used_at: None,
+            successor_enc: None,
         });
         self.store.create_grant(&grant, rt_record.as_ref()).await?;
         self.respond(
@@ -278,8 +279,13 @@ impl Provider {
             created_at: now,
             expires_at: grant.expires_at,
             used_at: None,
+            successor_enc: None,
         };
-        match self.store.rotate_refresh(&old_hash, &new, now).await? {
+        match self
+            .store
+            .rotate_refresh(&old_hash, &new, None, now)
+            .await?
+        {
             Redeemed::Fresh(()) => {}
             Redeemed::AlreadyUsed(_) => {
                 return Err(self.refresh_reuse(client, grant.id, now).await);

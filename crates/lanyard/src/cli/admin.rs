@@ -139,9 +139,10 @@ async fn find(store: &dyn Store, username: &str) -> Result<User, CliError> {
 
 async fn end_everything(store: &dyn Store, user: &User) -> Result<(u64, u64), CliError> {
     let sessions = store
-        .delete_user_sessions(user.id, None)
+        .end_user_sessions(user.id, None)
         .await
-        .map_err(store_err)?;
+        .map_err(store_err)?
+        .map_or(0, |e| e.ended);
     let grants = store
         .revoke_user_grants(user.id, now())
         .await

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::{see_other, with_query};
 use crate::error::WebError;
 use crate::input::{ClientIp, Input};
-use crate::session_store::id_hash;
 use crate::sessions::{AUTH_KEY, Browser, DEVICE_KEY};
 use crate::state::AppState;
 use crate::templates::CurrentUser;
@@ -121,7 +120,7 @@ pub async fn page(
             .unwrap_or_else(|| c.client_id.clone());
         consents.push(json!({ "client_name": name, "client_id": c.client_id, "scopes": c.scopes, "granted_at": fmt_time(c.granted_at) }));
     }
-    let current = browser.0.id().map(|id| id_hash(&id));
+    let current = browser.id_hash();
     let mut sessions = Vec::new();
     for rec in store
         .sessions_for_user(user.id, s.provider.now())
@@ -345,11 +344,9 @@ pub async fn password(
         )
         .await
         .map_err(WebError::from_provider_page)?;
-    let keep = browser.0.id().map(|id| id_hash(&id));
-    s.provider
-        .end_other_sessions(user.id, keep.as_deref(), "password_changed")
-        .await
-        .map_err(WebError::from_provider_page)?;
+    browser
+        .end_other_sessions(&s.provider, user.id, "password_changed")
+        .await?;
     Ok(see_other("/account?notice=password"))
 }
 

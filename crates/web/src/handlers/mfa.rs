@@ -18,7 +18,6 @@ use super::login::finish_login;
 use super::{current_user, see_other, with_query};
 use crate::error::WebError;
 use crate::input::{ClientIp, Input};
-use crate::session_store::id_hash;
 use crate::sessions::Browser;
 use crate::state::AppState;
 
@@ -444,11 +443,9 @@ pub async fn enroll_submit(
     let auth = s.provider.complete_mfa(&pending);
     // Log in now, but show the backup codes before returning to the application.
     super::login::record_login(&s, &browser, &auth, None, &input, ip.as_deref()).await?;
-    let keep = browser.0.id().map(|id| id_hash(&id));
-    s.provider
-        .end_other_sessions(user.id, keep.as_deref(), "mfa_enrolled")
-        .await
-        .map_err(provider_err)?;
+    browser
+        .end_other_sessions(&s.provider, user.id, "mfa_enrolled")
+        .await?;
     let continue_url = match flow {
         Some((mut flow, _, _)) => {
             flow.fresh_login = true;
@@ -598,12 +595,10 @@ pub async fn account_enroll_submit(
         acr: ACR_MFA.into(),
         ..auth
     };
-    browser.set_auth(&upgraded).await?;
-    let keep = browser.0.id().map(|id| id_hash(&id));
-    s.provider
-        .end_other_sessions(user.id, keep.as_deref(), "mfa_enrolled")
-        .await
-        .map_err(provider_err)?;
+    browser.elevate(&upgraded).await?;
+    browser
+        .end_other_sessions(&s.provider, user.id, "mfa_enrolled")
+        .await?;
     render_codes(
         &s,
         &browser,
@@ -721,11 +716,9 @@ pub async fn regenerate_codes(
         .regenerate_backup_codes(user.id)
         .await
         .map_err(provider_err)?;
-    let keep = browser.0.id().map(|id| id_hash(&id));
-    s.provider
-        .end_other_sessions(user.id, keep.as_deref(), "backup_codes_regenerated")
-        .await
-        .map_err(provider_err)?;
+    browser
+        .end_other_sessions(&s.provider, user.id, "backup_codes_regenerated")
+        .await?;
     render_codes(
         &s,
         &browser,
@@ -756,11 +749,9 @@ pub async fn disable(
         .await
         .map_err(provider_err)?
     {
-        let keep = browser.0.id().map(|id| id_hash(&id));
-        s.provider
-            .end_other_sessions(user.id, keep.as_deref(), "mfa_disabled")
-            .await
-            .map_err(provider_err)?;
+        browser
+            .end_other_sessions(&s.provider, user.id, "mfa_disabled")
+            .await?;
     }
     Ok(see_other("/account?notice=mfa_off#security"))
 }

@@ -145,6 +145,8 @@ mod tests {
             user_id: Uuid::nil(),
             sid: "sid".into(),
             auth_time: now() - Duration::seconds(age_secs),
+            login_at: now() - Duration::seconds(age_secs),
+            epoch: 0,
             amr: vec!["pwd".into()],
             acr: crate::authn::ACR_PWD.into(),
             upstream: None,
