@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use lanyard_core::clock::Clock;
 
-use crate::harness::{Browser, PASSWORD, Page, TestApp, http_client};
+use openidconnect::OAuth2TokenResponse;
+
+use crate::harness::{Browser, JsonBody, PASSWORD, Page, SECRET, TestApp, http_client};
 
 /// Sign in through /login with `password`.
 async fn sign_in(b: &mut Browser, username: &str, password: &str) -> Page {
@@ -186,4 +188,200 @@ async fn the_login_flow_timeout_bounds_the_second_step() {
             assert!(res.body.contains("Sign in again"));
         }
     }
+}
+
+async fn web_rp(app: &TestApp) -> crate::rp::TestRp {
+    crate::rp::TestRp::new(
+        app,
+        "web",
+        Some(SECRET),
+        openidconnect::AuthType::BasicAuth,
+        openidconnect::core::CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    )
+    .await
+}
+
+/// POST /token as `client` (basic auth) with `form`: status and JSON body.
+async fn token_as(
+    app: &TestApp,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let res = http_client()
+        .post(app.url("/token"))
+        .basic_auth(client.0, Some(client.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json_value().await)
+}
+
+/// Finding 9: whoever holds an intercepted code but not the client's credentials, its redirect
+/// URI or the PKCE verifier can neither spend the code nor revoke what it grants. Only a
+/// correct exchange consumes it; a second correct exchange is the replay that revokes.
+#[tokio::test]
+async fn a_code_is_consumed_only_by_a_correct_exchange() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    let rp = web_rp(&app).await;
+    let mut b = app.browser();
+    let s = rp.start(&[], &[]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    let verifier = s.verifier.secret().clone();
+    let base = |v: &'static str| {
+        vec![
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", crate::rp::REDIRECT),
+            ("code_verifier", v),
+        ]
+    };
+    let wrong_verifier = "x".repeat(43);
+    type Form<'a> = Vec<(&'a str, &'a str)>;
+    let attempts: Vec<((&str, &str), Form)> = vec![
+        // Another client's credentials.
+        (("post", SECRET), base("")),
+        // The right client, a wrong verifier.
+        (
+            ("web", SECRET),
+            vec![
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", crate::rp::REDIRECT),
+                ("code_verifier", &wrong_verifier),
+            ],
+        ),
+        // The right client, no verifier.
+        (
+            ("web", SECRET),
+            vec![
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", crate::rp::REDIRECT),
+            ],
+        ),
+        // The right verifier, another redirect URI.
+        (
+            ("web", SECRET),
+            vec![
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", "http://127.0.0.1:9/other"),
+                ("code_verifier", &verifier),
+            ],
+        ),
+    ];
+    for (client, mut form) in attempts {
+        form.retain(|(_, v)| !v.is_empty());
+        form.push(("code", &code));
+        let (status, body) = token_as(&app, client, &form).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+    }
+    let tokens = rp
+        .exchange(
+            &code,
+            openidconnect::PkceCodeVerifier::new(verifier.clone()),
+        )
+        .await
+        .expect("the code survived the wrong attempts");
+    assert!(
+        crate::harness::userinfo_ok(&app, tokens.access_token().secret()).await,
+        "tokens work"
+    );
+    // The same correct exchange again is a replay: refused, and the grant is revoked.
+    let again = rp
+        .exchange(&code, openidconnect::PkceCodeVerifier::new(verifier))
+        .await
+        .unwrap_err();
+    assert!(again.contains("invalid_grant"), "{again}");
+    assert!(!crate::harness::userinfo_ok(&app, tokens.access_token().secret()).await);
+}
+
+/// Finding 10: two parallel refreshes of one refresh token. Without a grace period the reuse
+/// rule holds (the grant is revoked); with `[tokens] refresh_reuse_grace`, the token rotated a
+/// moment ago answers with the same successor, and only after the grace period is it reuse.
+#[tokio::test]
+async fn refresh_reuse_grace_returns_the_same_successor() {
+    for grace in [None, Some(30)] {
+        let app = TestApp::spawn_with(|c| match grace {
+            Some(secs) => c.replace(
+                "[oauth]",
+                &format!("[tokens]\nrefresh_reuse_grace = \"{secs}s\"\n\n[oauth]"),
+            ),
+            None => c,
+        })
+        .await;
+        app.user("ada").await;
+        let rp = web_rp(&app).await;
+        let mut b = app.browser();
+        let s = rp.start(&["offline_access"], &[]);
+        let code = rp.authorize(&app, &mut b, &s, "ada").await;
+        let first = rp.exchange(&code, s.verifier).await.unwrap();
+        let old = first.refresh_token().unwrap().secret().clone();
+        // Two clients (or a retry) refresh the same token at once.
+        let (a, b2) = tokio::join!(rp.refresh(&old), rp.refresh(&old));
+        match grace {
+            None => {
+                assert!(a.is_err() || b2.is_err(), "one of them is reuse");
+                let survivor = [a, b2].into_iter().flatten().next();
+                if let Some(t) = survivor {
+                    assert!(
+                        rp.refresh(t.refresh_token().unwrap().secret())
+                            .await
+                            .is_err(),
+                        "the grant was revoked"
+                    );
+                }
+            }
+            Some(secs) => {
+                let (a, b2) = (a.expect("first"), b2.expect("second, within the grace"));
+                let successor = a.refresh_token().unwrap().secret().clone();
+                assert_eq!(&successor, b2.refresh_token().unwrap().secret());
+                assert_ne!(successor, old);
+                // Still within the grace: the same successor again.
+                let again = rp.refresh(&old).await.expect("within the grace period");
+                assert_eq!(again.refresh_token().unwrap().secret(), &successor);
+                // After the grace period, the old token is reuse: the grant is revoked.
+                app.clock.advance(chrono::Duration::seconds(secs + 1));
+                assert!(rp.refresh(&old).await.is_err());
+                assert!(rp.refresh(&successor).await.is_err(), "grant revoked");
+            }
+        }
+    }
+}
+
+/// Finding 10: within the grace period, a successor that has itself been used is not handed
+/// out again: presenting the old token then is reuse.
+#[tokio::test]
+async fn refresh_grace_does_not_hand_out_a_used_successor() {
+    let app = TestApp::spawn_with(|c| {
+        c.replace(
+            "[oauth]",
+            "[tokens]\nrefresh_reuse_grace = \"60s\"\n\n[oauth]",
+        )
+    })
+    .await;
+    app.user("ada").await;
+    let rp = web_rp(&app).await;
+    let mut b = app.browser();
+    let s = rp.start(&["offline_access"], &[]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    let t0 = rp.exchange(&code, s.verifier).await.unwrap();
+    let old = t0.refresh_token().unwrap().secret().clone();
+    let t1 = rp.refresh(&old).await.unwrap();
+    let t2 = rp
+        .refresh(t1.refresh_token().unwrap().secret())
+        .await
+        .unwrap();
+    assert!(
+        rp.refresh(&old).await.is_err(),
+        "the successor was used: reuse"
+    );
+    assert!(
+        rp.refresh(t2.refresh_token().unwrap().secret())
+            .await
+            .is_err(),
+        "and the grant is revoked"
+    );
 }

@@ -219,6 +219,18 @@ impl TestApp {
     }
 }
 
+/// Whether userinfo accepts `access_token`.
+pub async fn userinfo_ok(app: &TestApp, access_token: &str) -> bool {
+    http_client()
+        .get(app.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == 200
+}
+
 /// A unique value for jti and nonce claims in tests.
 pub fn unique() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -10,6 +10,15 @@ const FORMAT: &str =
 
 /// Parse a positive duration. Zero is rejected: no lifetime or timeout here means "never".
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    let d = parse_allowing_zero(text)?;
+    if d.is_zero() {
+        return Err("must be longer than zero".to_string());
+    }
+    Ok(d)
+}
+
+/// Parse a duration where zero is meaningful ("no grace period").
+pub(crate) fn parse_allowing_zero(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -31,9 +40,6 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         .and_then(|n| n.checked_mul(multiplier))
         .filter(|s| *s <= MAX_SECS)
         .ok_or_else(|| "must be at most 3650d".to_string())?;
-    if secs == 0 {
-        return Err("must be longer than zero".to_string());
-    }
     Ok(Duration::from_secs(secs))
 }
 

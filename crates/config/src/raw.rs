@@ -144,6 +144,7 @@ pub(crate) struct RawTokens {
     pub access_token_lifetime: Field<DurationText>,
     pub id_token_lifetime: Field<DurationText>,
     pub refresh_token_lifetime: Field<DurationText>,
+    pub refresh_reuse_grace: Field<DurationText>,
 }
 
 #[derive(Deserialize, Default)]

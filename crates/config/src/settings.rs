@@ -57,6 +57,7 @@ impl Settings {
             access_token_lifetime: chrono_duration(self.tokens.access_token_lifetime),
             id_token_lifetime: chrono_duration(self.tokens.id_token_lifetime),
             refresh_token_lifetime: chrono_duration(self.tokens.refresh_token_lifetime),
+            refresh_reuse_grace: chrono_duration(self.tokens.refresh_reuse_grace),
             login_step_timeout: chrono_duration(self.sessions.login_flow_timeout),
             algorithms: self.signing.algorithms.clone(),
             require_pkce_for_all: self.oauth.require_pkce_for_all,
@@ -161,6 +162,9 @@ pub struct TokenSettings {
     pub access_token_lifetime: Duration,
     pub id_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
+    /// A rotated refresh token presented again within this long gets the same successor
+    /// instead of revoking the grant (two parallel refreshes). Zero: reuse always revokes.
+    pub refresh_reuse_grace: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

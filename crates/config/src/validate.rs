@@ -199,11 +199,22 @@ impl<'a> Validator<'a> {
         default: u64,
         max: u64,
     ) -> Duration {
+        self.duration_with(duration::parse, path, field, default, max)
+    }
+
+    fn duration_with(
+        &mut self,
+        parse: fn(&str) -> Result<Duration, String>,
+        path: &str,
+        field: Field<DurationText>,
+        default: u64,
+        max: u64,
+    ) -> Duration {
         let default = Duration::from_secs(default);
         let Some(DurationText(text)) = self.take(path, field) else {
             return default;
         };
-        match duration::parse(&text) {
+        match parse(&text) {
             Ok(d) if d.as_secs() > max => {
                 let max = duration::render(Duration::from_secs(max));
                 self.problems.push(path, format!("must be at most {max}"));
@@ -336,6 +347,14 @@ impl<'a> Validator<'a> {
                 raw.refresh_token_lifetime,
                 30 * DAY,
                 365 * DAY,
+            ),
+            // Okta's "grace period for token rotation"; Lanyard allows at most ten minutes.
+            refresh_reuse_grace: self.duration_with(
+                duration::parse_allowing_zero,
+                "tokens.refresh_reuse_grace",
+                raw.refresh_reuse_grace,
+                0,
+                10 * MINUTE,
             ),
         }
     }

@@ -33,6 +33,8 @@ pub struct ProviderConfig {
     pub access_token_lifetime: Duration,
     pub id_token_lifetime: Duration,
     pub refresh_token_lifetime: Duration,
+    /// `[tokens] refresh_reuse_grace`: see `oidc::token`'s refresh grant.
+    pub refresh_reuse_grace: Duration,
     /// How long a login may wait at its second step (`[sessions] login_flow_timeout`).
     pub login_step_timeout: Duration,
     pub algorithms: Vec<SigningAlg>,

@@ -61,6 +61,8 @@ pub trait ClientStore: Send + Sync {
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
+    /// The code, used or not (the token endpoint checks who presents it before consuming it).
+    async fn find_code(&self, code_hash: &[u8]) -> StoreResult<Option<AuthCode>>;
     /// Marks the code used and returns it, atomically. A second call returns `AlreadyUsed`.
     async fn redeem_code(
         &self,

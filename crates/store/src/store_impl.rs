@@ -305,6 +305,19 @@ macro_rules! impl_store {
                     Ok(())
                 }
 
+                async fn find_code(&self, code_hash: &[u8]) -> StoreResult<Option<AuthCode>> {
+                    let row = sqlx::query_as::<_, CodeRow>(concat!(
+                        "SELECT ",
+                        $crate::store_impl::code_cols!(),
+                        " FROM auth_codes WHERE code_hash = $1"
+                    ))
+                    .bind(code_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(row.map(AuthCode::from))
+                }
+
                 async fn redeem_code(&self, code_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Redeemed<AuthCode>> {
                     // One statement: of two concurrent redemptions exactly one sees used_at IS NULL.
                     let fresh = sqlx::query_as::<_, CodeRow>(concat!(

@@ -144,11 +144,20 @@ impl Provider {
             .get("code")
             .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let now = self.now();
-        let c = match self.store.redeem_code(&hash_token(code), now).await? {
+        let code_hash = hash_token(code);
+        let invalid = || OAuthError::invalid_grant("authorization code is invalid");
+        // Who presents the code is checked before the code is consumed: someone who merely
+        // intercepted it (without the client's credentials or the PKCE verifier) can neither
+        // spend it nor, by "replaying" it, revoke the grant it created.
+        let stored = self
+            .store
+            .find_code(&code_hash)
+            .await?
+            .ok_or_else(invalid)?;
+        check_presenter(&stored, client, params)?;
+        let c = match self.store.redeem_code(&code_hash, now).await? {
             Redeemed::Fresh(c) => c,
-            Redeemed::NotFound => {
-                return Err(OAuthError::invalid_grant("authorization code is invalid").into());
-            }
+            Redeemed::NotFound => return Err(invalid().into()),
             Redeemed::AlreadyUsed(grant_id) => {
                 // RFC 6749 4.1.2: a reused code revokes every token issued from it.
                 self.store.revoke_grant(grant_id, now).await?;
@@ -165,7 +174,9 @@ impl Provider {
                 );
             }
         };
-        check_code(&c, client, params, now)?;
+        if c.expires_at <= now {
+            return Err(OAuthError::invalid_grant("authorization code has expired").into());
+        }
         let user = self
             .active_user(c.user_id, &c.scopes, c.claims.as_deref())
             .await?;
@@ -246,32 +257,15 @@ impl Provider {
             return Err(invalid().into());
         }
         if rt.used_at.is_some() {
-            return Err(self.refresh_reuse(client, grant.id, now).await);
+            return self
+                .rotated_refresh(client, &grant, &rt, token, params, now)
+                .await;
         }
         if !grant.is_active(now) || rt.expires_at <= now {
             return Err(invalid().into());
         }
-        let scopes = match params.get("scope") {
-            None => grant.scopes.clone(),
-            Some(raw) => {
-                let asked = scopes::parse(raw);
-                if asked.iter().any(|s| !scopes::has(&grant.scopes, s)) {
-                    return Err(OAuthError::new(
-                        ErrorKind::InvalidScope,
-                        "scope exceeds what was granted",
-                    )
-                    .into());
-                }
-                asked
-            }
-        };
-        let user = match grant.user_id {
-            Some(id) => Some(
-                self.active_user(id, &grant.scopes, grant.claims.as_deref())
-                    .await?,
-            ),
-            None => None,
-        };
+        let scopes = refresh_scopes(&grant, params)?;
+        let user = self.grant_user(&grant).await?;
         let new_token = random_token();
         let new = RefreshToken {
             token_hash: hash_token(&new_token),
@@ -281,14 +275,24 @@ impl Provider {
             used_at: None,
             successor_enc: None,
         };
+        let successor_enc = (!self.config.refresh_reuse_grace.is_zero())
+            .then(|| successor_cipher(token).encrypt(new_token.as_bytes(), grant.id.as_bytes()));
         match self
             .store
-            .rotate_refresh(&old_hash, &new, None, now)
+            .rotate_refresh(&old_hash, &new, successor_enc.as_deref(), now)
             .await?
         {
             Redeemed::Fresh(()) => {}
             Redeemed::AlreadyUsed(_) => {
-                return Err(self.refresh_reuse(client, grant.id, now).await);
+                // A parallel refresh of the same token rotated it first.
+                let rt = self
+                    .store
+                    .find_refresh(&old_hash)
+                    .await?
+                    .ok_or_else(invalid)?;
+                return self
+                    .rotated_refresh(client, &grant, &rt, token, params, now)
+                    .await;
             }
             Redeemed::NotFound => return Err(invalid().into()),
         }
@@ -301,6 +305,66 @@ impl Provider {
             false,
             now,
         )
+    }
+
+    /// A refresh token that was already rotated out. Within `[tokens] refresh_reuse_grace` of
+    /// its rotation (two parallel refreshes, or a retry after a lost response) it answers with
+    /// the same successor it was rotated into, as long as that one is unused; otherwise it is
+    /// reuse, and the grant is revoked (RFC 9700 4.14.2).
+    async fn rotated_refresh(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        rt: &RefreshToken,
+        token: &str,
+        params: &Params,
+        now: DateTime<Utc>,
+    ) -> ProviderResult<TokenResponse> {
+        let in_grace = rt
+            .used_at
+            .and_then(|used| used.checked_add_signed(self.config.refresh_reuse_grace))
+            .is_some_and(|end| end > now);
+        let successor = rt
+            .successor_enc
+            .as_deref()
+            .filter(|_| in_grace)
+            .and_then(|sealed| {
+                successor_cipher(token)
+                    .decrypt(sealed, grant.id.as_bytes())
+                    .ok()
+            })
+            .and_then(|plain| String::from_utf8(plain).ok());
+        if let Some(successor) = successor
+            && let Some(next) = self.store.find_refresh(&hash_token(&successor)).await?
+            && next.used_at.is_none()
+            && next.expires_at > now
+            && grant.is_active(now)
+        {
+            let scopes = refresh_scopes(grant, params)?;
+            let user = self.grant_user(grant).await?;
+            return self.respond(
+                client,
+                grant,
+                user.as_ref(),
+                &scopes,
+                Some(successor),
+                false,
+                now,
+            );
+        }
+        Err(self.refresh_reuse(client, grant.id, now).await)
+    }
+
+    /// The user a grant was made for, if it is still active (client_credentials grants have
+    /// none).
+    async fn grant_user(&self, grant: &Grant) -> ProviderResult<Option<ClaimUser>> {
+        match grant.user_id {
+            Some(id) => Ok(Some(
+                self.active_user(id, &grant.scopes, grant.claims.as_deref())
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     async fn refresh_reuse(
@@ -707,19 +771,42 @@ impl Provider {
     }
 }
 
-fn check_code(
-    c: &AuthCode,
-    client: &Client,
-    params: &Params,
-    now: DateTime<Utc>,
-) -> Result<(), OAuthError> {
+/// RFC 6749 6: a refresh may ask for fewer scopes than were granted, never more.
+fn refresh_scopes(grant: &Grant, params: &Params) -> Result<Vec<String>, OAuthError> {
+    match params.get("scope") {
+        None => Ok(grant.scopes.clone()),
+        Some(raw) => {
+            let asked = scopes::parse(raw);
+            if asked.iter().any(|s| !scopes::has(&grant.scopes, s)) {
+                return Err(OAuthError::new(
+                    ErrorKind::InvalidScope,
+                    "scope exceeds what was granted",
+                ));
+            }
+            Ok(asked)
+        }
+    }
+}
+
+/// The key a rotated refresh token's successor is sealed under: derived from the rotated token
+/// itself (a 256-bit random value), so only whoever holds that token can read its successor,
+/// and the database alone (which keeps only SHA-256 of tokens) cannot.
+fn successor_cipher(token: &str) -> crate::crypto::Cipher {
+    let mut material = b"lanyard refresh successor\0".to_vec();
+    material.extend_from_slice(token.as_bytes());
+    let key = sha256(&material);
+    // A 32-byte key is always accepted.
+    #[allow(clippy::expect_used)]
+    crate::crypto::Cipher::new("rt", &key, &[]).expect("32-byte key")
+}
+
+/// RFC 6749 4.1.3 and RFC 7636 4.6: the code was issued to this client, for this redirect URI,
+/// and the PKCE verifier matches its challenge.
+fn check_presenter(c: &AuthCode, client: &Client, params: &Params) -> Result<(), OAuthError> {
     if c.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "authorization code was issued to another client",
         ));
-    }
-    if c.expires_at <= now {
-        return Err(OAuthError::invalid_grant("authorization code has expired"));
     }
     // RFC 6749 4.1.3: redirect_uri must be identical to the one in the authorization request.
     if params.get("redirect_uri") != Some(c.redirect_uri.as_str()) {
