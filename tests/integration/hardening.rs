@@ -385,3 +385,97 @@ async fn refresh_grace_does_not_hand_out_a_used_successor() {
         "and the grant is revoked"
     );
 }
+
+/// A trusted client allowed only `openid`, for finding 2.
+fn with_narrow_client(config: String) -> String {
+    format!(
+        "{config}\n[[clients]]\nclient_id = \"narrow\"\nname = \"Narrow\"\nsecret = \"{SECRET}\"\n\
+         redirect_uris = [\"http://127.0.0.1:9/cb\"]\nscopes = [\"openid\"]\ntrusted = true\n"
+    )
+}
+
+/// Finding 2: the `claims` parameter cannot release what the client's scopes do not allow.
+#[tokio::test]
+async fn the_claims_parameter_stays_within_the_clients_scopes() {
+    let app = TestApp::spawn_with(with_narrow_client).await;
+    let ada = app.user("ada").await;
+    app.store.add_to_group(ada.id, "staff").await.unwrap();
+    let rp = crate::rp::TestRp::new(
+        &app,
+        "narrow",
+        Some(SECRET),
+        openidconnect::AuthType::BasicAuth,
+        openidconnect::core::CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+    // Asking for the scope is refused outright.
+    let mut b = app.browser();
+    let s = rp.start(&["email"], &[]);
+    let res = b.get(&s.url).await;
+    let q = crate::harness::query_of(&res.location().unwrap());
+    assert_eq!(q["error"], "invalid_scope");
+    // Asking for its claims one by one releases none of them.
+    let claims = r#"{"id_token":{"email":null,"name":{"essential":true},"groups":null},
+                     "userinfo":{"email":null,"email_verified":null,"groups":null,"phone_number":null}}"#;
+    let s = rp.start(&[], &[("claims", claims)]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let id_token = crate::harness::jwt_claims(
+        &openidconnect::TokenResponse::id_token(&tokens)
+            .unwrap()
+            .to_string(),
+    );
+    for claim in ["email", "name", "groups", "preferred_username"] {
+        assert!(id_token.get(claim).is_none(), "{claim} in {id_token}");
+    }
+    let info = http_client()
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(
+        info.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["sub"],
+        "{info}"
+    );
+}
+
+/// Finding 2: for an untrusted client, claims asked for one by one appear on the consent page
+/// through their scopes, and the consent covers exactly those.
+#[tokio::test]
+async fn requested_claims_are_shown_on_the_consent_page() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    let rp = crate::rp::TestRp::new(
+        &app,
+        "thirdparty",
+        Some(SECRET),
+        openidconnect::AuthType::BasicAuth,
+        openidconnect::core::CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    )
+    .await;
+    let mut b = app.browser();
+    let s = rp.start(
+        &[],
+        &[(
+            "claims",
+            r#"{"userinfo":{"email":null,"phone_number":null}}"#,
+        )],
+    );
+    let page = b.get(&s.url).await;
+    let login = b.follow(page).await;
+    let res = b.submit_login(&login, "ada", PASSWORD).await;
+    let consent = b.follow(res).await;
+    assert!(consent.body.contains("value=\"allow\""), "{}", consent.body);
+    assert!(
+        consent.body.contains("Your email address"),
+        "email through its scope"
+    );
+    assert!(
+        !consent.body.contains("Your phone number"),
+        "phone is not a scope this client may use"
+    );
+}

@@ -222,8 +222,8 @@ pub struct Grant {
     pub amr: Vec<String>,
     pub acr: Option<String>,
     pub nonce: Option<String>,
-    /// JSON of the OIDC `claims` request parameter's `userinfo` member, if any.
-    pub claims: Option<String>,
+    /// The OIDC `claims` request parameter, limited to the client's scopes.
+    pub claims: Option<crate::oidc::claims::ClaimsRequest>,
     pub created_at: DateTime<Utc>,
     /// Hard end of the grant (the refresh token's absolute lifetime).
     pub expires_at: DateTime<Utc>,
@@ -249,7 +249,7 @@ pub struct AuthCode {
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
     pub scopes: Vec<String>,
-    pub claims: Option<String>,
+    pub claims: Option<crate::oidc::claims::ClaimsRequest>,
     pub sid: String,
     pub auth_time: DateTime<Utc>,
     pub amr: Vec<String>,

@@ -9,6 +9,7 @@ use lanyard_core::model::{
     AuditEvent, AuthCode, Client, Consent, FailureCount, FederatedIdentity, Grant, RefreshToken,
     SessionRecord, SigningAlg, SigningKeyRecord, TotpCredential, User,
 };
+use lanyard_core::oidc::claims::ClaimsRequest;
 use lanyard_core::store::StoreError;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -142,7 +143,7 @@ impl From<GrantRow> for Grant {
             amr: split_list(&r.amr),
             acr: r.acr,
             nonce: r.nonce,
-            claims: r.claims,
+            claims: r.claims.as_deref().and_then(ClaimsRequest::from_json),
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
@@ -179,7 +180,7 @@ impl From<CodeRow> for AuthCode {
             code_challenge: r.code_challenge,
             nonce: r.nonce,
             scopes: split_list(&r.scopes),
-            claims: r.claims,
+            claims: r.claims.as_deref().and_then(ClaimsRequest::from_json),
             sid: r.sid,
             auth_time: r.auth_time,
             amr: split_list(&r.amr),

@@ -134,6 +134,7 @@ macro_rules! impl_store {
                 AuditEvent, AuditFilter, AuthCode, Client, Consent, EndedSessions, FailureCount, FederatedIdentity, Grant, ProfileUpdate, PurgeReport, Redeemed,
                 RefreshToken, SessionRecord, SigningKeyRecord, TotpCredential, User,
             };
+            use ::lanyard_core::oidc::claims::ClaimsRequest;
             use ::lanyard_core::store::{
                 AuditStore, ClientStore, FederationStore, GrantStore, GroupStore, KeyStore, Maintenance, MfaStore, SessionRecordStore, StoreError,
                 StoreResult, ThrottleStore, UserStore,
@@ -292,7 +293,7 @@ macro_rules! impl_store {
                     .bind(c.code_challenge.as_deref())
                     .bind(c.nonce.as_deref())
                     .bind(join_list(&c.scopes))
-                    .bind(c.claims.as_deref())
+                    .bind(c.claims.as_ref().map(ClaimsRequest::to_json))
                     .bind(&c.sid)
                     .bind(ts(c.auth_time))
                     .bind(join_list(&c.amr))
@@ -359,7 +360,7 @@ macro_rules! impl_store {
                     .bind(join_list(&g.amr))
                     .bind(g.acr.as_deref())
                     .bind(g.nonce.as_deref())
-                    .bind(g.claims.as_deref())
+                    .bind(g.claims.as_ref().map(ClaimsRequest::to_json))
                     .bind(ts(g.created_at))
                     .bind(ts(g.expires_at))
                     .bind(ts_opt(g.revoked_at))

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use lanyard_core::model::*;
+use lanyard_core::oidc::claims::ClaimsRequest;
 use lanyard_core::store::{Store, StoreError};
 use lanyard_store::Database;
 use uuid::Uuid;
@@ -166,7 +167,7 @@ fn grant(user_id: Option<Uuid>, expires_at: DateTime<Utc>) -> Grant {
         amr: strings(&["pwd", "otp"]),
         acr: Some("urn:lanyard:mfa".into()),
         nonce: Some("n-0S6_WzA2Mj".into()),
-        claims: Some(r#"{"email":{"essential":true}}"#.into()),
+        claims: ClaimsRequest::from_json(r#"{"id_token":{"email":{"essential":true}}}"#),
         created_at: t0(),
         expires_at,
         revoked_at: None,
@@ -609,7 +610,8 @@ async fn codes_are_single_use(store: Arc<dyn Store>) {
     // A code with every optional field set round-trips too.
     let mut full = code(alice.id, t0() + Duration::minutes(1));
     full.nonce = Some("abc".into());
-    full.claims = Some(r#"{"userinfo":{"email":null}}"#.into());
+    full.claims = ClaimsRequest::from_json(r#"{"userinfo":{"email":null}}"#);
+    assert!(full.claims.is_some());
     full.acr = Some("1".into());
     full.code_challenge = None;
     full.scopes = vec![];

@@ -1,6 +1,7 @@
 //! The OpenID Provider protocol: OIDC Core 1.0, Discovery 1.0, RFC 6749/7636/7009/7662/9068/9207,
 //! dynamic registration (RFC 7591/7592).
 pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;

@@ -92,7 +92,9 @@ pub fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-fn claim_scope(claim: &str) -> Option<&'static str> {
+/// The scope a user claim belongs to (OIDC Core 5.4); `None` for claims about the
+/// authentication rather than the user.
+pub fn claim_scope(claim: &str) -> Option<&'static str> {
     Some(match claim {
         "name" | "given_name" | "family_name" | "preferred_username" | "updated_at" => "profile",
         "email" | "email_verified" => "email",
@@ -136,38 +138,27 @@ fn all_claims(user: &User, groups: &[String]) -> Map<String, Value> {
     m
 }
 
-/// Claims released for `scopes`, plus any individually requested through a member of the
-/// `claims` request parameter (OIDC Core 5.5). Requested claims were shown on the consent page
-/// through their scope (see [`scopes_for_claims`]), so releasing them is covered by consent.
-pub fn user_claims(
+/// Claims released for `scopes`, plus any individually `requested` through the `claims`
+/// parameter (OIDC Core 5.5) whose scope the client may use. Requested claims were shown on the
+/// consent page through their scope (`ClaimsRequest::scopes`), so releasing them is covered by
+/// consent; the client check is repeated here so that a grant made before the client lost a
+/// scope cannot release it.
+pub fn user_claims<'a>(
     user: &User,
     groups: &[String],
     scopes: &[String],
-    requested: Option<&Value>,
+    requested: impl Iterator<Item = &'a str>,
+    client: &crate::model::Client,
 ) -> Map<String, Value> {
     let requested: Vec<&str> = requested
-        .and_then(Value::as_object)
-        .map(|o| o.keys().map(String::as_str).collect())
-        .unwrap_or_default();
+        .filter(|c| crate::oidc::claims::may_request(client, c))
+        .collect();
     all_claims(user, groups)
         .into_iter()
         .filter(|(k, _)| {
             claim_scope(k).is_some_and(|s| has(scopes, s)) || requested.contains(&k.as_str())
         })
         .collect()
-}
-
-/// The scopes whose consent covers the claims named in a `claims` request member.
-pub fn scopes_for_claims(requested: Option<&Value>) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if let Some(o) = requested.and_then(Value::as_object) {
-        for k in o.keys() {
-            if let Some(s) = claim_scope(k).filter(|s| !out.contains(s)) {
-                out.push(s);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -196,15 +187,27 @@ mod tests {
         assert!(parse("").is_empty());
     }
 
+    fn client() -> crate::model::Client {
+        let mut c = crate::oidc::authorize::request::tests_support::client();
+        c.scopes = parse("openid profile email phone groups");
+        c
+    }
+
     #[test]
     fn claims_follow_scopes() {
         let u = user();
-        let c = user_claims(&u, &[], &parse("openid email"), None);
+        let c = user_claims(&u, &[], &parse("openid email"), [].into_iter(), &client());
         assert_eq!(c.get("email"), Some(&Value::from("ada@example.com")));
         assert_eq!(c.get("email_verified"), Some(&Value::from(true)));
         assert!(!c.contains_key("name"));
         assert!(!c.contains_key("phone_number"));
-        let c = user_claims(&u, &[], &parse("openid profile phone"), None);
+        let c = user_claims(
+            &u,
+            &[],
+            &parse("openid profile phone"),
+            [].into_iter(),
+            &client(),
+        );
         assert_eq!(c.get("name"), Some(&Value::from("Ada Lovelace")));
         assert_eq!(c.get("preferred_username"), Some(&Value::from("ada")));
         assert!(c.contains_key("phone_number"));
@@ -212,12 +215,26 @@ mod tests {
     }
 
     #[test]
-    fn requested_claims_are_released_and_map_to_scopes() {
-        let req = serde_json::json!({ "name": { "essential": true } });
-        let c = user_claims(&user(), &[], &parse("openid"), Some(&req));
+    fn requested_claims_are_released_only_within_the_clients_scopes() {
+        let c = user_claims(
+            &user(),
+            &[],
+            &parse("openid"),
+            ["name"].into_iter(),
+            &client(),
+        );
         assert_eq!(c.get("name"), Some(&Value::from("Ada Lovelace")));
         assert!(!c.contains_key("email"));
-        assert_eq!(scopes_for_claims(Some(&req)), vec!["profile"]);
+        let mut narrow = client();
+        narrow.scopes = parse("openid");
+        let c = user_claims(
+            &user(),
+            &[],
+            &parse("openid"),
+            ["name", "email"].into_iter(),
+            &narrow,
+        );
+        assert!(c.is_empty(), "{c:?}");
     }
 
     #[test]
@@ -230,9 +247,21 @@ mod tests {
     #[test]
     fn groups_need_their_scope() {
         let g = vec!["admins".to_string()];
-        let c = user_claims(&user(), &g, &parse("openid groups"), None);
+        let c = user_claims(
+            &user(),
+            &g,
+            &parse("openid groups"),
+            [].into_iter(),
+            &client(),
+        );
         assert_eq!(c.get("groups"), Some(&serde_json::json!(["admins"])));
-        let c = user_claims(&user(), &g, &parse("openid profile"), None);
+        let c = user_claims(
+            &user(),
+            &g,
+            &parse("openid profile"),
+            [].into_iter(),
+            &client(),
+        );
         assert!(!c.contains_key("groups"));
     }
 }

@@ -10,15 +10,18 @@ use crate::model::{
     AuthCode, AuthMethod, Client, Grant, GrantType, Redeemed, RefreshToken, SigningAlg, User,
 };
 use crate::oidc::authorize::request::valid_pkce_value;
+use crate::oidc::claims::{ClaimsRequest, Target};
 use crate::oidc::error::{ErrorKind, OAuthError, ProviderResult};
 use crate::oidc::params::Params;
 use crate::oidc::scopes;
 use crate::provider::Provider;
 use crate::secret::{b64url, ct_eq, hash_token, random_token, sha256};
 
-/// Whether the `groups` claim can be released: by scope, or asked for in the `claims` parameter.
-fn wants_groups(scopes: &[String], claims: Option<&str>) -> bool {
-    scopes::has(scopes, "groups") || claims.is_some_and(|c| c.contains("\"groups\""))
+/// Whether the `groups` claim can be released: by scope, or asked for in the `claims` parameter
+/// by a client that may use the `groups` scope.
+fn wants_groups(scopes: &[String], claims: Option<&ClaimsRequest>, client: &Client) -> bool {
+    scopes::has(scopes, "groups")
+        || (claims.is_some_and(|c| c.asks_for("groups")) && client.allows_scope("groups"))
 }
 
 /// A user as tokens describe them: the record plus, when the `groups` scope was granted, their
@@ -178,7 +181,7 @@ impl Provider {
             return Err(OAuthError::invalid_grant("authorization code has expired").into());
         }
         let user = self
-            .active_user(c.user_id, &c.scopes, c.claims.as_deref())
+            .active_user(client, c.user_id, &c.scopes, c.claims.as_ref())
             .await?;
         let refresh = client.allows_grant(GrantType::RefreshToken)
             && (!client.is_public() || scopes::has(&c.scopes, "offline_access"));
@@ -265,7 +268,7 @@ impl Provider {
             return Err(invalid().into());
         }
         let scopes = refresh_scopes(&grant, params)?;
-        let user = self.grant_user(&grant).await?;
+        let user = self.grant_user(client, &grant).await?;
         let new_token = random_token();
         let new = RefreshToken {
             token_hash: hash_token(&new_token),
@@ -341,7 +344,7 @@ impl Provider {
             && grant.is_active(now)
         {
             let scopes = refresh_scopes(grant, params)?;
-            let user = self.grant_user(grant).await?;
+            let user = self.grant_user(client, grant).await?;
             return self.respond(
                 client,
                 grant,
@@ -357,10 +360,14 @@ impl Provider {
 
     /// The user a grant was made for, if it is still active (client_credentials grants have
     /// none).
-    async fn grant_user(&self, grant: &Grant) -> ProviderResult<Option<ClaimUser>> {
+    async fn grant_user(
+        &self,
+        client: &Client,
+        grant: &Grant,
+    ) -> ProviderResult<Option<ClaimUser>> {
         match grant.user_id {
             Some(id) => Ok(Some(
-                self.active_user(id, &grant.scopes, grant.claims.as_deref())
+                self.active_user(client, id, &grant.scopes, grant.claims.as_ref())
                     .await?,
             )),
             None => Ok(None),
@@ -438,13 +445,14 @@ impl Provider {
 
     async fn active_user(
         &self,
+        client: &Client,
         id: Uuid,
         scopes: &[String],
-        claims: Option<&str>,
+        claims: Option<&ClaimsRequest>,
     ) -> ProviderResult<ClaimUser> {
         match self.store.get_user(id).await? {
             Some(user) if !user.disabled => {
-                let groups = if wants_groups(scopes, claims) {
+                let groups = if wants_groups(scopes, claims, client) {
                     self.store.user_groups(id).await?
                 } else {
                     Vec::new()
@@ -544,12 +552,8 @@ impl Provider {
             c.insert("sid".into(), self.client_sid(client, sid).into());
         }
         c.insert("at_hash".into(), at_hash(access_token, alg).into());
-        let requested = grant
-            .claims
-            .as_deref()
-            .and_then(|j| serde_json::from_str::<Value>(j).ok())
-            .and_then(|v| v.get("id_token").cloned());
-        for (k, v) in scopes::user_claims(&user.user, &user.groups, scopes, requested.as_ref()) {
+        let requested = grant.claims.iter().flat_map(|r| r.names(Target::IdToken));
+        for (k, v) in scopes::user_claims(&user.user, &user.groups, scopes, requested, client) {
             c.entry(k).or_insert(v);
         }
         Ok(self.keys.sign(alg, "JWT", c, now)?.0)
@@ -631,12 +635,13 @@ impl Provider {
             Some(u) if !u.disabled => u,
             _ => return Err(BearerError::InvalidToken),
         };
-        let requested = grant
-            .claims
-            .as_deref()
-            .and_then(|j| serde_json::from_str::<Value>(j).ok())
-            .and_then(|v| v.get("userinfo").cloned());
-        let groups = if wants_groups(&scopes, grant.claims.as_deref()) {
+        let client = self
+            .store
+            .get_client(&grant.client_id)
+            .await
+            .map_err(|_| BearerError::Unavailable)?
+            .ok_or(BearerError::InvalidToken)?;
+        let groups = if wants_groups(&scopes, grant.claims.as_ref(), &client) {
             self.store
                 .user_groups(user.id)
                 .await
@@ -644,19 +649,11 @@ impl Provider {
         } else {
             Vec::new()
         };
-        let client = self
-            .store
-            .get_client(&grant.client_id)
-            .await
-            .map_err(|_| BearerError::Unavailable)?
-            .ok_or(BearerError::InvalidToken)?;
+        let requested = grant.claims.iter().flat_map(|r| r.names(Target::Userinfo));
         let mut out = Map::new();
         out.insert("sub".into(), self.subject(&client, user.id).into());
         out.extend(scopes::user_claims(
-            &user,
-            &groups,
-            &scopes,
-            requested.as_ref(),
+            &user, &groups, &scopes, requested, &client,
         ));
         Ok((out, client))
     }

@@ -83,11 +83,9 @@ pub fn decide(
 /// The scopes consent must cover: those requested, plus those implied by a `claims` request.
 pub fn needed_scopes(req: &AuthorizeRequest) -> Vec<String> {
     let mut out = req.scopes.clone();
-    for member in ["userinfo", "id_token"] {
-        for s in scopes::scopes_for_claims(req.claims_member(member).as_ref()) {
-            if !scopes::has(&out, s) {
-                out.push(s.to_string());
-            }
+    for s in req.claims.iter().flat_map(|c| c.scopes()) {
+        if !scopes::has(&out, s) {
+            out.push(s.to_string());
         }
     }
     out

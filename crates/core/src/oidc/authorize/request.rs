@@ -3,9 +3,9 @@
 //! about them are shown to the user, never redirected), then everything else, reported to the
 //! validated redirect URI.
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::model::{Client, GrantType};
+use crate::oidc::claims::ClaimsRequest;
 use crate::oidc::error::{ErrorKind, OAuthError};
 use crate::oidc::params::Params;
 use crate::oidc::scopes;
@@ -48,15 +48,8 @@ pub struct AuthorizeRequest {
     /// `sub` of a valid `id_token_hint`.
     pub hint_sub: Option<String>,
     pub acr_values: Vec<String>,
-    /// OIDC Core 5.5 `claims` parameter, as JSON.
-    pub claims: Option<String>,
-}
-
-impl AuthorizeRequest {
-    pub fn claims_member(&self, member: &str) -> Option<Value> {
-        let v: Value = serde_json::from_str(self.claims.as_deref()?).ok()?;
-        v.get(member).cloned()
-    }
+    /// OIDC Core 5.5 `claims` parameter, limited to the client's scopes.
+    pub claims: Option<ClaimsRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,12 +247,13 @@ pub fn parse(
             );
         }
     };
-    let claims = match params.get("claims") {
+    let claims = match params
+        .get("claims")
+        .map(|raw| ClaimsRequest::parse(raw, client))
+    {
         None => None,
-        Some(raw) => match serde_json::from_str::<Value>(raw) {
-            Ok(v @ Value::Object(_)) => Some(v.to_string()),
-            _ => return fail(ErrorKind::InvalidRequest, "claims must be a JSON object"),
-        },
+        Some(Ok(c)) => c,
+        Some(Err(msg)) => return fail(ErrorKind::InvalidRequest, msg),
     };
     Ok(AuthorizeRequest {
         client_id: client.client_id.clone(),
