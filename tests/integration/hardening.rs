@@ -479,3 +479,60 @@ async fn requested_claims_are_shown_on_the_consent_page() {
         "phone is not a scope this client may use"
     );
 }
+
+/// Finding 5: a number from a request that is too large for a date answers the protocol's
+/// error, never a 500; the largest accepted `max_age` works.
+#[tokio::test]
+async fn huge_max_age_is_a_protocol_error_not_a_500() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    let rp = web_rp(&app).await;
+    let mut b = app.browser();
+    sign_in(&mut b, "ada", PASSWORD).await;
+    for huge in ["9223372036854775807", "9223372036854775", "2147483648"] {
+        let s = rp.start(&[], &[("max_age", huge)]);
+        let res = b.get(&s.url).await;
+        let location = res
+            .location()
+            .unwrap_or_else(|| panic!("{huge}: {}", res.status));
+        let q = crate::harness::query_of(&location);
+        assert_eq!(q["error"], "invalid_request", "{huge}");
+    }
+    let s = rp.start(&[], &[("max_age", "2147483647")]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    assert!(rp.exchange(&code, s.verifier).await.is_ok());
+}
+
+/// Finding 6: redirect URIs with control characters or in a form browsers rewrite are refused
+/// at registration, so none can reach a `Location` header.
+#[tokio::test]
+async fn registration_refuses_control_characters_and_unnormalised_uris() {
+    let app = TestApp::spawn_with(|c| {
+        c.replace(
+            "[passwords]",
+            "[registration]\nmode = \"open\"\n\n[passwords]",
+        )
+    })
+    .await;
+    for uri in [
+        "https://app.example/cb\n",
+        "https://app.example/c\tb",
+        "https://app.example/cb\r\nSet-Cookie: a=b",
+        "https://APP.example/cb",
+        "https://app.example/a/../cb",
+    ] {
+        for key in ["redirect_uris", "post_logout_redirect_uris"] {
+            let mut body = serde_json::json!({ "redirect_uris": ["https://app.example/cb"] });
+            body[key] = serde_json::json!([uri]);
+            let res = http_client()
+                .post(app.url("/register"))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 400, "{key} {uri:?}");
+            assert_eq!(res.json_value().await["error"], "invalid_redirect_uri");
+        }
+    }
+}

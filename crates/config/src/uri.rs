@@ -145,7 +145,7 @@ mod tests {
         assert!(
             check_redirect_uri(" https://app.example/cb", false)
                 .unwrap_err()
-                .contains("whitespace")
+                .contains("spaces or control characters")
         );
     }
 }

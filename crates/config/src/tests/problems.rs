@@ -132,6 +132,22 @@ fn more_problems_issuer_secrets_and_shapes() {
             "ui.product_name: invalid type: integer `5`, expected a string",
         ],
     );
+    // Exact-match URIs must be written as a browser sends them back (issue "Hardening" 6).
+    let toml = format!(
+        "{}\n[[clients]]\nclient_id = \"a\"\nsecret = \"long-enough-secret-123\"\n\
+         redirect_uris = [\"https://a.example/cb\\n\", \"https://a.example/c\\tb\", \"https://A.example/cb\"]\n\
+         post_logout_redirect_uris = [\"https://a.example/x/../bye\"]\n",
+        minimal()
+    );
+    assert_problems(
+        &problems(&toml, &[]),
+        &[
+            "clients[0].redirect_uris[0]: must not contain spaces or control characters",
+            "clients[0].redirect_uris[1]: must not contain spaces or control characters",
+            "clients[0].redirect_uris[2]: is not in normal form; write it as \"https://a.example/cb\"",
+            "clients[0].post_logout_redirect_uris[0]: is not in normal form; write it as \"https://a.example/bye\"",
+        ],
+    );
     assert_problems(
         &problems(
             "issuer = \"https://a\"\nclients = 5\ndatabase = \"x\"\n[encryption]\nkey = \"AAAA\"",

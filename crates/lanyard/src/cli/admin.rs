@@ -564,18 +564,20 @@ async fn import(store: &dyn Store, path: &std::path::Path) -> Result<(), CliErro
     Ok(())
 }
 
-/// "10m", "2h", "7d", "45s".
+/// "10m", "2h", "7d", "45s": at most ten years, like durations in the config file.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = num.parse().ok()?;
-    Some(match unit {
-        "s" => Duration::seconds(n),
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return None,
-    })
+    };
+    let secs = n.checked_mul(unit_secs).filter(|s| *s <= 3650 * 86_400)?;
+    Duration::try_seconds(secs)
 }
 
 pub async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), CliError> {
@@ -687,12 +689,12 @@ pub async fn audit(
         Some(s) => Some(match DateTime::parse_from_rfc3339(&s) {
             Ok(t) => t.with_timezone(&Utc),
             Err(_) => {
-                now()
-                    - parse_duration(&s).ok_or_else(|| {
-                        CliError::Input(format!(
-                            "--since {s:?}: use RFC 3339 or a duration like 24h"
-                        ))
-                    })?
+                let ago = parse_duration(&s).ok_or_else(|| {
+                    CliError::Input(format!(
+                        "--since {s:?}: use RFC 3339 or a duration up to 3650d, like 24h"
+                    ))
+                })?;
+                now() - ago
             }
         }),
     };
@@ -745,5 +747,7 @@ mod tests {
         assert_eq!(parse_duration("7d"), Some(Duration::days(7)));
         assert_eq!(parse_duration("10x"), None);
         assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("99999999999999999d"), None, "no overflow");
+        assert_eq!(parse_duration("3651d"), None);
     }
 }

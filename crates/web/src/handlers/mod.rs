@@ -18,7 +18,9 @@ use crate::error::WebError;
 use crate::state::AppState;
 use crate::templates::CurrentUser;
 
-/// 303 See Other: after a POST the browser follows with a GET (RFC 9700 4.12).
+/// 303 See Other: after a POST the browser follows with a GET (RFC 9700 4.12). Registered
+/// redirect URIs cannot contain what a header cannot carry; should an older row hold one, the
+/// user gets a page saying so rather than a 500.
 pub fn see_other(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => {
@@ -26,9 +28,12 @@ pub fn see_other(location: &str) -> Response {
             res.headers_mut().insert(header::LOCATION, v);
             res
         }
-        Err(_) => {
-            WebError::Internal("redirect location is not a valid header".into()).into_response()
-        }
+        Err(_) => WebError::page(
+            StatusCode::BAD_REQUEST,
+            "This address can't be opened",
+            "The address to continue to is not valid, so you were not sent there.",
+        )
+        .into_response(),
     }
 }
 

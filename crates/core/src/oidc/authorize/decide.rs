@@ -55,9 +55,13 @@ pub fn decide(
         return interact(Decision::Login, ErrorKind::LoginRequired);
     };
     if !fresh_login {
-        let too_old = req
-            .max_age
-            .is_some_and(|m| auth.auth_time + Duration::seconds(m) < now || m == 0);
+        // Checked: a max_age too large to add is simply not exceeded.
+        let too_old = req.max_age.is_some_and(|m| {
+            m == 0
+                || Duration::try_seconds(m)
+                    .and_then(|d| auth.auth_time.checked_add_signed(d))
+                    .is_some_and(|limit| limit < now)
+        });
         let wrong_user = req
             .hint_sub
             .as_deref()

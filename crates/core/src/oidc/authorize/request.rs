@@ -120,6 +120,10 @@ pub fn valid_pkce_value(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
+/// OIDC Core 3.1.2.1 gives `max_age` no upper bound; Lanyard accepts what fits a signed 32-bit
+/// integer (68 years, the largest value clients commonly send for "any age").
+pub const MAX_AGE_LIMIT: i64 = i32::MAX as i64;
+
 pub struct Checks {
     pub require_pkce_for_all: bool,
 }
@@ -239,11 +243,11 @@ pub fn parse(
     };
     let max_age = match params.get("max_age").map(str::parse::<i64>) {
         None => None,
-        Some(Ok(n)) if n >= 0 => Some(n),
+        Some(Ok(n)) if (0..=MAX_AGE_LIMIT).contains(&n) => Some(n),
         Some(_) => {
             return fail(
                 ErrorKind::InvalidRequest,
-                "max_age must be a non-negative integer",
+                "max_age must be an integer from 0 to 2147483647",
             );
         }
     };
@@ -445,6 +449,17 @@ mod tests {
         assert_eq!(
             redirect_error(&params(&[("max_age", "-1")])),
             ErrorKind::InvalidRequest
+        );
+        for huge in ["2147483648", "9223372036854775807", "99999999999999999999"] {
+            assert_eq!(
+                redirect_error(&params(&[("max_age", huge)])),
+                ErrorKind::InvalidRequest,
+                "{huge}"
+            );
+        }
+        assert_eq!(
+            run(&params(&[("max_age", "2147483647")])).unwrap().max_age,
+            Some(2_147_483_647)
         );
         assert_eq!(
             redirect_error(&params(&[("claims", "[1]")])),
