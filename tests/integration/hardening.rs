@@ -536,3 +536,93 @@ async fn registration_refuses_control_characters_and_unnormalised_uris() {
         }
     }
 }
+
+fn with_client_lockout(c: String) -> String {
+    c.replace(
+        "[oauth]",
+        "[lockout]\nclient_max_failures = 5\nclient_ip_max_failures = 12\n\n[oauth]",
+    )
+}
+
+/// One authenticated request per endpoint that authenticates clients, with `secret`.
+async fn client_call(app: &TestApp, path: &str, client: &str, secret: &str) -> reqwest::Response {
+    let form: &[(&str, &str)] = match path {
+        "/token" => &[("grant_type", "client_credentials")],
+        _ => &[("token", "not-a-token")],
+    };
+    http_client()
+        .post(app.url(path))
+        .basic_auth(client, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+use openidconnect::reqwest;
+
+/// Finding 7: failed client authentication has a budget per client, checked before the
+/// credentials on every endpoint that authenticates clients, and shared by replicas: once it is
+/// spent, even the right secret waits.
+#[tokio::test]
+async fn client_secret_guessing_is_throttled_before_verifying() {
+    let app = TestApp::spawn_with(with_client_lockout).await;
+    let dir = tempfile::tempdir().unwrap();
+    let replica = TestApp::spawn_on(dir, app.db_url.clone(), with_client_lockout).await;
+    replica.clock.set(app.clock.now());
+    for (i, path) in ["/token", "/introspect", "/revoke", "/token", "/introspect"]
+        .into_iter()
+        .enumerate()
+    {
+        let on = if i % 2 == 0 { &app } else { &replica };
+        let res = client_call(on, path, "web", "a wrong secret").await;
+        assert_eq!(res.status(), 401, "{path}");
+        assert_eq!(res.json_value().await["error"], "invalid_client");
+    }
+    for (on, path) in [
+        (&app, "/token"),
+        (&replica, "/introspect"),
+        (&app, "/revoke"),
+    ] {
+        let res = client_call(on, path, "web", SECRET).await;
+        assert_eq!(res.status(), 429, "the right secret waits too: {path}");
+        assert!(res.headers().get("retry-after").is_some());
+        assert_eq!(res.json_value().await["error"], "temporarily_unavailable");
+    }
+    // Other clients are not affected.
+    assert_eq!(
+        client_call(&app, "/introspect", "post", SECRET)
+            .await
+            .status(),
+        200
+    );
+    let locked = app
+        .store
+        .list_audit(&lanyard_core::model::AuditFilter {
+            kind: Some("client_locked".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 1);
+    assert_eq!(locked[0].client_id.as_deref(), Some("web"));
+    // The lock lifts by itself after the delay.
+    app.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(
+        client_call(&app, "/token", "web", SECRET).await.status(),
+        200
+    );
+}
+
+/// Finding 7: one address guessing across many client ids is throttled as an address.
+#[tokio::test]
+async fn an_address_guessing_many_client_ids_is_throttled() {
+    let app = TestApp::spawn_with(with_client_lockout).await;
+    for i in 0..12 {
+        let res = client_call(&app, "/token", &format!("made-up-{i}"), "x").await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = client_call(&app, "/token", "web", SECRET).await;
+    assert_eq!(res.status(), 429, "this address spent its budget");
+}

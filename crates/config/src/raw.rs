@@ -188,6 +188,8 @@ pub(crate) struct RawLockout {
     pub base_delay: Field<DurationText>,
     pub max_delay: Field<DurationText>,
     pub ip_max_failures: Field<u64>,
+    pub client_max_failures: Field<u64>,
+    pub client_ip_max_failures: Field<u64>,
 }
 
 #[derive(Deserialize, Default)]

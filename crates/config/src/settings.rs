@@ -72,6 +72,8 @@ impl Settings {
                 base_delay: chrono_duration(self.lockout.base_delay),
                 max_delay: chrono_duration(self.lockout.max_delay),
                 ip_max_failures: self.lockout.ip_max_failures,
+                client_max_failures: self.lockout.client_max_failures,
+                client_ip_max_failures: self.lockout.client_ip_max_failures,
             },
             upstreams: self.upstreams.clone(),
             registration_enabled: self.registration != RegistrationSettings::Off,
@@ -210,6 +212,10 @@ pub struct LockoutSettings {
     pub base_delay: Duration,
     pub max_delay: Duration,
     pub ip_max_failures: u64,
+    /// Failed client authentications (token, introspection, revocation, registration read)
+    /// per client id, and per address across client ids.
+    pub client_max_failures: u64,
+    pub client_ip_max_failures: u64,
 }
 
 /// `[registration]`: dynamic client registration (RFC 7591).

@@ -492,6 +492,12 @@ impl<'a> Validator<'a> {
         let ip_max_failures = self
             .take("lockout.ip_max_failures", raw.ip_max_failures)
             .unwrap_or(50);
+        let client_max_failures = self
+            .take("lockout.client_max_failures", raw.client_max_failures)
+            .unwrap_or(20);
+        let client_ip_max_failures = self
+            .take("lockout.client_ip_max_failures", raw.client_ip_max_failures)
+            .unwrap_or(100);
         // Failure records are purged after a day, so no window can be longer.
         let window = self.duration("lockout.window", raw.window, 15 * MINUTE, DAY);
         let base_delay = self.duration("lockout.base_delay", raw.base_delay, 30, HOUR);
@@ -508,6 +514,8 @@ impl<'a> Validator<'a> {
             base_delay,
             max_delay,
             ip_max_failures,
+            client_max_failures,
+            client_ip_max_failures,
         }
     }
 }

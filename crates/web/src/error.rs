@@ -22,6 +22,8 @@ pub enum WebError {
     Internal(String),
     /// The database is unreachable.
     Unavailable(String),
+    /// Too many requests (or failed attempts): come back after this long (RFC 6585 4).
+    TooManyRequests(std::time::Duration),
 }
 
 impl WebError {
@@ -55,6 +57,15 @@ impl WebError {
             "This sign-in has expired",
             "Your sign-in took too long or was already completed. Return to the application and start again.",
         )
+    }
+
+    /// Refused until `until` (a throttle's verdict).
+    pub fn too_many_until(
+        until: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let secs = (until - now).num_seconds().max(1);
+        Self::TooManyRequests(std::time::Duration::from_secs(secs.unsigned_abs()))
     }
 
     /// Map a provider error for a browser endpoint.
@@ -157,8 +168,36 @@ impl IntoResponse for WebError {
                     "Lanyard cannot reach its database right now. Please try again in a moment.",
                 )
             }
+            Self::TooManyRequests(wait) => with_retry_after(
+                crate::templates::error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts",
+                    "Wait a few minutes, then try again.",
+                ),
+                wait,
+            ),
         }
     }
+}
+
+/// `Retry-After` in whole seconds, at least one (RFC 9110 10.2.3).
+pub fn with_retry_after(mut res: Response, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
+/// 429 for a JSON endpoint. RFC 6749 defines no error code for rate limiting;
+/// `temporarily_unavailable` is the closest registered one, and clients back off on it.
+pub fn too_many_json(wait: std::time::Duration) -> Response {
+    let mut res = oauth_json(&OAuthError::new(
+        ErrorKind::TemporarilyUnavailable,
+        "too many requests or failed attempts; retry later",
+    ));
+    *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    with_retry_after(res, wait)
 }
 
 /// JSON endpoints must not answer with HTML even for infrastructure failures.
@@ -176,6 +215,7 @@ impl IntoResponse for JsonError {
                 oauth_json(&OAuthError::new(ErrorKind::ServerError, "internal error"))
             }
             WebError::Page { message, .. } => oauth_json(&OAuthError::invalid_request(message)),
+            WebError::TooManyRequests(wait) => too_many_json(wait),
             other => other.into_response(),
         }
     }

@@ -1,9 +1,10 @@
 //! Per-client request budgets for the token endpoint (fixed one-minute windows, in memory).
 //!
 //! Per replica on purpose: the token endpoint is hot, and a database round trip per request to
-//! share a counter would cost more than the abuse it stops. Brute force against *users* is
-//! throttled in the database (shared by every replica); this limit protects the service and
-//! bounds guessing of a client secret.
+//! share a counter would cost more than the abuse it stops. Guessing, of user passwords and of
+//! client credentials alike, is throttled in the database instead (shared by every replica,
+//! see `Provider::client_gate`); this limit only protects the service from a client that calls
+//! too often with valid credentials.
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

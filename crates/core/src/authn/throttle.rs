@@ -19,6 +19,10 @@ pub struct ThrottlePolicy {
     pub max_delay: Duration,
     /// Failures from one client address (across usernames) before it is throttled.
     pub ip_max_failures: u64,
+    /// Failed client authentications per client id before the client is throttled.
+    pub client_max_failures: u64,
+    /// Failed client authentications from one address (across client ids).
+    pub client_ip_max_failures: u64,
 }
 
 impl Default for ThrottlePolicy {
@@ -29,6 +33,8 @@ impl Default for ThrottlePolicy {
             base_delay: Duration::seconds(30),
             max_delay: Duration::minutes(15),
             ip_max_failures: 50,
+            client_max_failures: 20,
+            client_ip_max_failures: 100,
         }
     }
 }
@@ -62,6 +68,19 @@ impl ThrottlePolicy {
 pub fn user_subject(cipher: &Cipher, normalized_username: &str) -> String {
     let mac = cipher.keyed_hash(b"lanyard throttle user", normalized_username.as_bytes());
     format!("user:{}", crate::secret::b64url(&mac))
+}
+
+/// The subject failed authentications of a client id are stored under (keyed, like usernames:
+/// the id comes from the request and may be anything).
+pub fn client_subject(cipher: &Cipher, client_id: &str) -> String {
+    let mac = cipher.keyed_hash(b"lanyard throttle client", client_id.as_bytes());
+    format!("client:{}", crate::secret::b64url(&mac))
+}
+
+/// Failed client authentications from an address: counted apart from failed sign-ins from it,
+/// so neither can lock the other out.
+pub fn client_ip_subject(ip: &str) -> String {
+    format!("client-{}", ip_subject(ip))
 }
 
 /// IPv6 clients usually own a whole /64, so that is the unit counted; IPv4 is per address.

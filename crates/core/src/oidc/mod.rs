@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
+pub mod client_gate;
 pub mod discovery;
 pub mod error;
 pub mod jws;

@@ -9,6 +9,7 @@ use lanyard_core::secret::ct_eq;
 use serde_json::{Value, json};
 
 use super::token::no_store;
+use crate::error::WebError;
 use crate::input::ClientIp;
 use crate::state::{AppState, Registration};
 
@@ -154,6 +155,7 @@ pub async fn register(
 pub async fn read(
     State(s): State<AppState>,
     Path(client_id): Path<String>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Response {
     if matches!(s.config.registration, Registration::Off) {
@@ -162,13 +164,28 @@ pub async fn read(
     let Some(token) = bearer(&headers) else {
         return invalid_token();
     };
+    // The registration access token is a client credential: the same failure budget applies.
+    let gate = match s.provider.client_gate(&client_id, ip.as_deref()).await {
+        Ok(Ok(gate)) => gate,
+        Ok(Err(until)) => {
+            return crate::error::JsonError::from(WebError::too_many_until(
+                until,
+                s.provider.now(),
+            ))
+            .into_response();
+        }
+        Err(e) => return crate::error::JsonError::from(e).into_response(),
+    };
     match s.provider.registered_client(&client_id, token).await {
         Ok(Some(client)) => {
             let uri = format!("{}/register/{}", s.provider.config.issuer, client.client_id);
             no_store(Json(metadata_json(&client, &uri)).into_response())
         }
         // RFC 7592 2.1: an unknown client or a wrong token is 401 invalid_token alike.
-        Ok(None) => invalid_token(),
+        Ok(None) => match s.provider.client_auth_failed(gate, ip.as_deref()).await {
+            Ok(()) => invalid_token(),
+            Err(e) => crate::error::JsonError::from(e).into_response(),
+        },
         Err(e) => crate::error::JsonError::from(e).into_response(),
     }
 }

@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use lanyard_core::oidc::client_auth;
-use lanyard_core::oidc::error::OAuthError;
+use lanyard_core::oidc::error::{ErrorKind, OAuthError};
 use lanyard_core::oidc::token::{BearerError, ClientCredentials, UserinfoResponse};
 
-use crate::error::{JsonError, WebError};
-use crate::input::{Input, client_credentials};
+use crate::error::{JsonError, WebError, too_many_json};
+use crate::input::{ClientIp, Input, client_credentials};
 use crate::state::AppState;
 
 pub(crate) fn no_store(mut res: Response) -> Response {
@@ -21,14 +21,39 @@ pub(crate) fn no_store(mut res: Response) -> Response {
 async fn authenticated_client(
     s: &AppState,
     input: &Input,
+    ip: Option<&str>,
 ) -> Result<lanyard_core::model::Client, JsonError> {
     let creds = client_credentials(&input.headers, &input.params).map_err(WebError::OAuth)?;
-    authenticate(s, &creds).await
+    authenticate(s, &creds, ip).await
 }
 
-/// Client authentication for the token-style endpoints. `private_key_jwt` is checked here, where
-/// the client's `jwks_uri` can be fetched; the secret methods in core.
+/// Client authentication for the token-style endpoints, behind the failure budget of the
+/// client id and the address (`Provider::client_gate`): checked before the credentials are,
+/// and every failed authentication counted, on every replica.
 async fn authenticate(
+    s: &AppState,
+    creds: &ClientCredentials,
+    ip: Option<&str>,
+) -> Result<lanyard_core::model::Client, JsonError> {
+    let gate = match s.provider.client_gate(creds.client_id(), ip).await? {
+        Ok(gate) => gate,
+        Err(until) => {
+            s.metrics.event("client_auth", "throttled");
+            return Err(WebError::too_many_until(until, s.provider.now()).into());
+        }
+    };
+    match verify_client(s, creds).await {
+        Err(JsonError(WebError::OAuth(e))) if e.kind == ErrorKind::InvalidClient => {
+            s.provider.client_auth_failed(gate, ip).await?;
+            Err(WebError::OAuth(e).into())
+        }
+        other => other,
+    }
+}
+
+/// The credentials themselves. `private_key_jwt` is checked here, where the client's
+/// `jwks_uri` can be fetched; the secret methods in core.
+async fn verify_client(
     s: &AppState,
     creds: &ClientCredentials,
 ) -> Result<lanyard_core::model::Client, JsonError> {
@@ -117,46 +142,24 @@ async fn authenticate(
 }
 
 /// RFC 6749 3.2. POST only, form-encoded, responses never cached (5.1).
-pub async fn token(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
-    let creds = client_credentials(&input.headers, &input.params).map_err(WebError::OAuth)?;
-    let client_id = creds.client_id().to_string();
-    let now = std::time::Instant::now();
-    // Failed authentications spend a separate budget under the claimed id, so a stranger
-    // guessing a secret is slowed down without spending the real client's budget.
-    let client = match authenticate(&s, &creds).await {
-        Ok(c) => c,
-        Err(e) => {
-            if let Err(wait) = s.token_limiter.check(&format!("failed:{client_id}"), now) {
-                s.metrics.event("token", "rate_limited");
-                return Ok(too_many_requests(wait));
-            }
-            return Err(e);
-        }
-    };
-    if let Err(wait) = s.token_limiter.check(&client.client_id, now) {
+pub async fn token(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    input: Input,
+) -> Result<Response, JsonError> {
+    let client = authenticated_client(&s, &input, ip.as_deref()).await?;
+    if let Err(wait) = s
+        .token_limiter
+        .check(&client.client_id, std::time::Instant::now())
+    {
         s.metrics.event("token", "rate_limited");
-        return Ok(too_many_requests(wait));
+        return Ok(too_many_json(wait));
     }
     let grant = input.params.get("grant_type").unwrap_or("").to_string();
     let res = s.provider.token(&client, &input.params).await;
     s.metrics
         .event("token", if res.is_ok() { grant.as_str() } else { "error" });
     Ok(no_store(Json(res?).into_response()))
-}
-
-/// 429 with Retry-After (RFC 6585 4). RFC 6749 defines no error code for rate limiting;
-/// `temporarily_unavailable` is the closest registered one, and clients back off on it.
-fn too_many_requests(wait: std::time::Duration) -> Response {
-    let body = serde_json::json!({
-        "error": "temporarily_unavailable",
-        "error_description": "too many token requests for this client; retry later",
-    });
-    let mut res = (axum::http::StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-    let secs = wait.as_secs().max(1).to_string();
-    if let Ok(v) = HeaderValue::from_str(&secs) {
-        res.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    no_store(res)
 }
 
 /// RFC 6750 2.1 (header) or 2.2 (form body); the query form (2.3) is not accepted.
@@ -213,15 +216,23 @@ pub async fn userinfo(State(s): State<AppState>, input: Input) -> Result<Respons
 }
 
 /// RFC 7662.
-pub async fn introspect(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
-    let client = authenticated_client(&s, &input).await?;
+pub async fn introspect(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    input: Input,
+) -> Result<Response, JsonError> {
+    let client = authenticated_client(&s, &input, ip.as_deref()).await?;
     let body = s.provider.introspect(&client, &input.params).await?;
     Ok(no_store(Json(body).into_response()))
 }
 
 /// RFC 7009: 200 with an empty body whether or not the token was known.
-pub async fn revoke(State(s): State<AppState>, input: Input) -> Result<Response, JsonError> {
-    let client = authenticated_client(&s, &input).await?;
+pub async fn revoke(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    input: Input,
+) -> Result<Response, JsonError> {
+    let client = authenticated_client(&s, &input, ip.as_deref()).await?;
     s.provider.revoke(&client, &input.params).await?;
     Ok(no_store(axum::http::StatusCode::OK.into_response()))
 }
