@@ -1957,8 +1957,14 @@ mod dynamic {
         for (what, object) in cases {
             let (url, _) = d.authorize_url(&[("request", &object)]);
             let page = d.app.browser().get(&url).await;
+            // A self-registered client: the error is shown first, naming where it goes.
+            assert_eq!(
+                page.location(),
+                None,
+                "{what}: not redirected straight away"
+            );
             let loc = page
-                .location()
+                .continue_link()
                 .unwrap_or_else(|| panic!("{what}: {}", page.body));
             assert!(loc.starts_with(REDIRECT), "{what}: {loc}");
             assert!(
@@ -2116,7 +2122,7 @@ mod dynamic {
             let started = std::time::Instant::now();
             let (url, _) = d.authorize_url(&[("request_uri", &uri)]);
             let page = d.app.browser().get(&url).await;
-            let loc = page.location().expect("an error to the client");
+            let loc = page.continue_link().expect("an error for the client");
             assert!(loc.contains("error=invalid_request_uri"), "{uri}: {loc}");
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(10),
@@ -2141,7 +2147,7 @@ mod dynamic {
         ] {
             let (url, _) = d.authorize_url(&[("request_uri", uri)]);
             let page = d.app.browser().get(&url).await;
-            let loc = page.location().expect("an error to the client");
+            let loc = page.continue_link().expect("an error for the client");
             assert!(loc.contains("error=invalid_request_uri"), "{uri}: {loc}");
         }
     }

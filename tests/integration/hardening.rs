@@ -626,3 +626,124 @@ async fn an_address_guessing_many_client_ids_is_throttled() {
     let res = client_call(&app, "/token", "web", SECRET).await;
     assert_eq!(res.status(), 429, "this address spent its budget");
 }
+
+/// Register a client openly, with redirect and post-logout URIs on a stranger's host.
+async fn register_stranger(app: &TestApp) -> String {
+    let res = http_client()
+        .post(app.url("/register"))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({
+                "redirect_uris": ["https://evil.example/cb"],
+                "post_logout_redirect_uris": ["https://evil.example/bye"],
+                "token_endpoint_auth_method": "none",
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    res.json_value().await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Finding 3 (RFC 9700 4.11.2): with open registration, anyone can register a redirect URI.
+/// Errors for such a client are shown on a page naming the destination host before the
+/// browser goes there, and so is the return from logout; a user's own choice on the consent
+/// page, and errors for administrator-configured clients, still go straight back.
+#[tokio::test]
+async fn open_registration_is_not_an_open_redirector() {
+    let app = TestApp::spawn_with(|c| {
+        c.replace(
+            "[passwords]",
+            "[registration]\nmode = \"open\"\n\n[passwords]",
+        )
+    })
+    .await;
+    app.user("ada").await;
+    let id = register_stranger(&app).await;
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let authorize = |extra: &str| {
+        format!(
+            "/authorize?client_id={id}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&scope=openid\
+             &state=s1&code_challenge={challenge}&code_challenge_method=S256{extra}"
+        )
+    };
+    let mut b = app.browser();
+    for (extra, error) in [
+        ("&response_type=token", "unsupported_response_type"),
+        ("&response_type=code&prompt=none", "login_required"),
+        ("&response_type=code&max_age=-1", "invalid_request"),
+    ] {
+        let page = b.get(&authorize(extra)).await;
+        assert_eq!(
+            page.location(),
+            None,
+            "{extra}: not sent to the stranger's site"
+        );
+        assert_eq!(page.status, 400);
+        assert!(
+            page.body.contains("<strong>evil.example</strong>"),
+            "the host is named"
+        );
+        let link = page.continue_link().expect("a link the user may follow");
+        assert!(link.starts_with("https://evil.example/cb?"), "{link}");
+        let q = crate::harness::query_of(&link);
+        assert_eq!((q["error"].as_str(), q["state"].as_str()), (error, "s1"));
+    }
+    // Declining on the consent page is the user's own choice: straight back.
+    let page = b.get(&authorize("&response_type=code")).await;
+    let login = b.follow(page).await;
+    let res = b.submit_login(&login, "ada", PASSWORD).await;
+    let consent = b.follow(res).await;
+    let res = b
+        .post(
+            "/consent",
+            &[
+                ("decision", "deny"),
+                ("flow", &consent.input("flow").unwrap()),
+                ("csrf_token", &consent.input("csrf_token").unwrap()),
+            ],
+        )
+        .await;
+    let loc = res.location().expect("back to the client");
+    assert!(loc.starts_with("https://evil.example/cb?") && loc.contains("error=access_denied"));
+    // Logout shows where it leads instead of going there.
+    let page = b
+        .get(&format!(
+            "/logout?client_id={id}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2Fbye&state=z"
+        ))
+        .await;
+    let confirm = page;
+    let res = b
+        .post(
+            "/logout",
+            &[
+                ("confirm", "yes"),
+                ("client_id", &id),
+                ("post_logout_redirect_uri", "https://evil.example/bye"),
+                ("state", "z"),
+                ("csrf_token", &confirm.input("csrf_token").unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(res.location(), None, "not sent to the stranger's site");
+    assert_eq!(res.status, 200);
+    assert!(res.body.contains("Signed out"));
+    assert_eq!(
+        res.continue_link().as_deref(),
+        Some("https://evil.example/bye?state=z")
+    );
+    // An administrator's client still gets its errors directly.
+    let res = b
+        .get("/authorize?client_id=web&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid&response_type=token&state=s")
+        .await;
+    assert!(
+        res.location()
+            .unwrap()
+            .contains("error=unsupported_response_type")
+    );
+}

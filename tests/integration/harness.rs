@@ -266,6 +266,16 @@ impl Page {
             .map(str::to_string)
     }
 
+    /// The destination of the "Continue to <host>" link on the page Lanyard shows before it
+    /// sends an error (or a signed-out user) to a self-registered client.
+    pub fn continue_link(&self) -> Option<String> {
+        let at = self.body.find(">Continue to ")?;
+        let tag = &self.body[self.body[..at].rfind("<a ")?..at];
+        let v = tag.find("href=\"")? + 6;
+        let end = tag[v..].find('"')?;
+        Some(html_unescape(&tag[v..v + end]))
+    }
+
     /// The value of a hidden or text input named `name` in the HTML.
     pub fn input(&self, name: &str) -> Option<String> {
         let needle = format!("name=\"{name}\"");

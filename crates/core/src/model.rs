@@ -202,6 +202,11 @@ impl Client {
         self.grant_types.contains(&g)
     }
 
+    /// Registered through the open registration endpoint rather than by an administrator.
+    pub fn is_self_registered(&self) -> bool {
+        self.managed_by == "registration"
+    }
+
     pub fn allows_scope(&self, scope: &str) -> bool {
         scope == "openid" || self.scopes.iter().any(|s| s == scope)
     }

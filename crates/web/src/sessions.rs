@@ -41,6 +41,14 @@ pub struct PendingUpstream {
     pub link_user: Option<uuid::Uuid>,
     pub created_at: DateTime<Utc>,
 }
+/// Where a logout continues (a validated `post_logout_redirect_uri` with its `state`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AfterLogout {
+    pub url: String,
+    /// Show the destination on a page instead of going there (self-registered clients).
+    pub confirm: bool,
+}
+
 /// Pending sign-ins kept per browser (several tabs may be signing in to several apps).
 const MAX_FLOWS: usize = 8;
 
@@ -328,13 +336,15 @@ impl Browser {
         self.get::<Vec<u8>>(UPSTREAM_ID_TOKEN_KEY).await
     }
 
-    pub async fn set_after_logout(&self, target: &str) -> Result<(), WebError> {
+    pub async fn set_after_logout(&self, target: &AfterLogout) -> Result<(), WebError> {
         self.0.insert(AFTER_LOGOUT_KEY, target).await?;
         Ok(())
     }
 
-    pub async fn take_after_logout(&self) -> Result<Option<String>, WebError> {
-        Ok(self.0.remove::<String>(AFTER_LOGOUT_KEY).await?)
+    pub async fn take_after_logout(&self) -> Result<Option<AfterLogout>, WebError> {
+        let target = self.get::<AfterLogout>(AFTER_LOGOUT_KEY).await?;
+        self.0.remove_value(AFTER_LOGOUT_KEY).await?;
+        Ok(target)
     }
 
     /// Mark the session as used so the rolling idle timeout restarts (keep-alive).

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::error::WebError;
 use crate::state::AppState;
 
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("base.html", include_str!("../../../templates/base.html")),
     (
         "macros.html",
@@ -51,6 +51,7 @@ const TEMPLATES: [(&str, &str); 12] = [
         "form_post.html",
         include_str!("../../../templates/form_post.html"),
     ),
+    ("leave.html", include_str!("../../../templates/leave.html")),
 ];
 
 pub struct Templates {

@@ -40,11 +40,7 @@ pub async fn authorize(
             "This sign-in request can't be completed",
             message,
         )),
-        Err(AuthorizeError::Redirect(target, err)) => Ok(respond_to_client(
-            &s,
-            &target,
-            s.provider.error_params(&target, &err),
-        )),
+        Err(AuthorizeError::Redirect(target, err)) => Ok(respond_error(&s, &target, &err, false)),
         Ok((req, client)) => {
             let flow = Flow::new(Some(req), s.provider.now());
             proceed(&s, &browser, flow, &client).await
@@ -84,11 +80,7 @@ async fn request_object(
                 ));
             }
             Err(AuthorizeError::Redirect(target, err)) => {
-                return Ok(Err(respond_to_client(
-                    s,
-                    &target,
-                    s.provider.error_params(&target, &err),
-                )));
+                return Ok(Err(respond_error(s, &target, &err, false)));
             }
         };
     let Some(client) = client else {
@@ -99,8 +91,7 @@ async fn request_object(
         ));
     };
     let fail = |kind: ErrorKind, description: &'static str| {
-        let err = OAuthError::new(kind, description);
-        respond_to_client(s, &target, s.provider.error_params(&target, &err))
+        respond_error(s, &target, &OAuthError::new(kind, description), false)
     };
     let object = match (by_value, by_reference) {
         (Some(_), Some(_)) => {
@@ -137,11 +128,7 @@ async fn request_object(
         s.provider.now(),
     ) {
         Ok(merged) => Ok(Ok(Some(merged))),
-        Err(e) => Ok(Err(respond_to_client(
-            s,
-            &target,
-            s.provider.error_params(&target, &e),
-        ))),
+        Err(e) => Ok(Err(respond_error(s, &target, &e, false))),
     }
 }
 
@@ -198,11 +185,8 @@ pub async fn proceed(
         (Decision::Error(kind), _) => {
             browser.remove_flow(&flow.id).await?;
             let err = OAuthError::new(kind, interaction_message(kind));
-            Ok(respond_to_client(
-                s,
-                &req.target,
-                s.provider.error_params(&req.target, &err),
-            ))
+            // prompt=none: no page was shown in this flow.
+            Ok(respond_error(s, &req.target, &err, false))
         }
         (Decision::Issue, Some(auth)) => {
             browser.remove_flow(&flow.id).await?;
@@ -226,6 +210,56 @@ fn interaction_message(kind: ErrorKind) -> &'static str {
         ErrorKind::ConsentRequired => "the user must consent",
         _ => "user interaction is required",
     }
+}
+
+/// Send an error to a validated redirect URI (RFC 6749 4.1.2.1). When the redirect URI belongs
+/// to a self-registered client and the user has not acted on a page of ours, the error is shown
+/// first, with a link to the destination (RFC 9700 4.11.2: no open redirector).
+pub fn respond_error(
+    s: &AppState,
+    target: &RedirectTarget,
+    err: &OAuthError,
+    user_acted: bool,
+) -> Response {
+    let params = s.provider.error_params(target, err);
+    if !target.confirm_before(user_acted) {
+        return respond_to_client(s, target, params);
+    }
+    let form_post = target.response_mode == ResponseMode::FormPost;
+    let url = if form_post {
+        target.redirect_uri.clone()
+    } else {
+        with_query(&target.redirect_uri, &params)
+    };
+    let fields: Vec<_> = params
+        .iter()
+        .map(|(k, v)| json!({ "name": k, "value": v }))
+        .collect();
+    let ctx = json!({
+        "reason": err.description,
+        "host": host_of(&target.redirect_uri),
+        "url": url,
+        "form_post": form_post,
+        "params": fields,
+    });
+    s.templates
+        .page(
+            StatusCode::BAD_REQUEST,
+            "leave.html",
+            "Leaving",
+            "",
+            None,
+            ctx,
+        )
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The host a user is about to be sent to, as they would read it in the address bar.
+pub fn host_of(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| uri.to_string())
 }
 
 /// Send the authorization response to a validated redirect URI: as query parameters, or as an
@@ -356,11 +390,8 @@ pub async fn consent_submit(
         Some("deny") => {
             browser.remove_flow(&flow.id).await?;
             let err = OAuthError::new(ErrorKind::AccessDenied, "the user declined");
-            Ok(respond_to_client(
-                &s,
-                &req.target,
-                s.provider.error_params(&req.target, &err),
-            ))
+            // The user chose this on our consent page, which names the application.
+            Ok(respond_error(&s, &req.target, &err, true))
         }
         _ => Err(WebError::bad_request("Choose Allow or Cancel.")),
     }

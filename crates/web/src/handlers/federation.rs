@@ -522,8 +522,6 @@ pub async fn logged_out(
     browser: Browser,
     Path(_name): Path<String>,
 ) -> Result<Response, WebError> {
-    if let Some(next) = browser.take_after_logout().await? {
-        return Ok(see_other(&next));
-    }
-    super::logout::signed_out_page(&s)
+    let next = browser.take_after_logout().await?;
+    super::logout::leave_after_logout(&s, next)
 }

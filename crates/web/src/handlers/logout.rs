@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{see_other, with_query};
 use crate::error::WebError;
 use crate::input::Input;
-use crate::sessions::Browser;
+use crate::sessions::{AfterLogout, Browser};
 use crate::state::AppState;
 
 pub async fn logout(
@@ -145,6 +145,12 @@ pub async fn logout(
             .unwrap_or_default();
         with_query(&uri, &params)
     });
+    // A self-registered client's address is shown before the browser goes there (RFC 9700
+    // 4.11.2), as for authorization errors.
+    let target = target.map(|url| AfterLogout {
+        url,
+        confirm: client.as_ref().is_some_and(Client::is_self_registered),
+    });
     // The session came from an upstream with logout_upstream: sign out there too, then come
     // back (/federation/{name}/logged-out) and continue to the validated target.
     if let Some(upstream_url) = upstream_logout {
@@ -153,15 +159,29 @@ pub async fn logout(
         }
         return Ok(see_other(&upstream_url));
     }
+    leave_after_logout(&s, target)
+}
+
+/// Where a finished logout goes: the validated target (directly, or after showing it), or the
+/// signed-out page.
+pub(crate) fn leave_after_logout(
+    s: &AppState,
+    target: Option<AfterLogout>,
+) -> Result<Response, WebError> {
     match target {
-        Some(uri) => Ok(see_other(&uri)),
-        None => signed_out_page(&s),
+        Some(t) if !t.confirm => Ok(see_other(&t.url)),
+        other => signed_out_page(s, other.map(|t| t.url)),
     }
 }
 
-/// The page a user sees once signed out (when there is no application to return to).
-pub(crate) fn signed_out_page(s: &AppState) -> Result<Response, WebError> {
-    let ctx = json!({ "message": "You have been signed out." });
+/// The page a user sees once signed out, with a link to the application when there is one.
+fn signed_out_page(s: &AppState, return_to: Option<String>) -> Result<Response, WebError> {
+    let return_host = return_to.as_deref().map(super::authorize::host_of);
+    let ctx = json!({
+        "message": "You have been signed out.",
+        "return_url": return_to,
+        "return_host": return_host,
+    });
     s.templates.page(
         StatusCode::OK,
         "logged_out.html",

@@ -129,6 +129,7 @@ mod tests {
                 redirect_uri: "https://a/cb".into(),
                 response_mode: ResponseMode::Query,
                 state: None,
+                unvetted: false,
             },
             scopes: vec!["openid".into(), "email".into()],
             nonce: None,

@@ -23,6 +23,20 @@ pub struct RedirectTarget {
     pub redirect_uri: String,
     pub response_mode: ResponseMode,
     pub state: Option<String>,
+    /// The redirect URI is one anybody could have registered (dynamic registration). RFC 9700
+    /// 4.11.2: an error is then not sent there unless the user has seen a page of ours first,
+    /// or Lanyard would be an open redirector; see `confirm_before`.
+    #[serde(default)]
+    pub unvetted: bool,
+}
+
+impl RedirectTarget {
+    /// Whether an error response must be shown on a page (naming the destination) before the
+    /// browser goes there. `user_acted`: the user made the choice that ends in this error on a
+    /// page of ours (declined consent), so they know where they are going.
+    pub fn confirm_before(&self, user_acted: bool) -> bool {
+        self.unvetted && !user_acted
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +117,7 @@ pub fn redirect_target(
         redirect_uri: redirect_uri.to_string(),
         response_mode: response_mode.unwrap_or(ResponseMode::Query),
         state: params.get("state").map(str::to_string),
+        unvetted: client.is_self_registered(),
     };
     if response_mode.is_err() {
         return Err(AuthorizeError::Redirect(
