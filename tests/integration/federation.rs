@@ -109,8 +109,8 @@ pub(crate) async fn sign_in_at(
         )
         .await;
     match res.location() {
-        Some(loc) => go(b, action.join(&loc).unwrap().as_str()).await,
-        None => (res, action.to_string()),
+        Some(loc) if !loc.starts_with(REDIRECT) => go(b, action.join(&loc).unwrap().as_str()).await,
+        _ => (res, action.to_string()),
     }
 }
 
@@ -273,17 +273,35 @@ async fn a_verified_email_links_to_the_existing_account() {
             .is_empty()
     );
 
-    // Verified on both sides: linked.
+    // Verified on both sides: the owner of the local account confirms by signing in to it.
     let p = pair("link_by = \"verified_email\"", "").await;
     p.up.user("ada").await;
+    let template = p.down.user("someone.else").await;
     let mut local = lanyard_core::model::User::new("ada.local", chrono::Utc::now());
     local.email = Some("Ada@Example.com".into());
     local.email_verified = true;
+    local.password_hash = template.password_hash.clone();
     p.down.store.create_user(&local).await.unwrap();
     let rp = crate::federation::rp(&p.down).await;
     let mut b = p.down.browser();
     let s = rp.start(&[], &[]);
-    let (done, _) = federated_login(&p, &mut b, &s, "ada").await;
+    let (page, page_url) = federated_login(&p, &mut b, &s, "ada").await;
+    assert_eq!(page.status, 200, "the local sign-in page: {}", page.body);
+    assert!(
+        page.body
+            .contains("Upstream Co sign-in uses the email address")
+    );
+    assert_eq!(page.input("username").as_deref(), Some("ada.local"));
+    assert!(
+        p.down
+            .store
+            .list_identities(local.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is linked before the owner confirms"
+    );
+    let (done, _) = sign_in_at(&mut b, &page, &page_url, "ada.local").await;
     let code = code_of(&done, &s);
     let tokens = rp.exchange(&code, s.verifier).await.unwrap();
     let claims = rp.verify(&tokens, Some(&s.nonce));
@@ -298,8 +316,116 @@ async fn a_verified_email_links_to_the_existing_account() {
         kinds(&p.down)
             .await
             .iter()
-            .any(|(k, d)| k == "identity_linked" && d["by"] == "verified_email")
+            .any(|(k, d)| k == "identity_linked" && d["by"] == "verified_email_confirmed")
     );
+    // From now on the upstream alone signs the owner in.
+    let mut again = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (done, _) = federated_login(&p, &mut again, &s, "ada").await;
+    let tokens = rp.exchange(&code_of(&done, &s), s.verifier).await.unwrap();
+    let id = jwt_claims(&tokens.extra_fields().id_token().unwrap().to_string());
+    assert_eq!(id["sub"], local.id.to_string());
+    assert_eq!(id["amr"], serde_json::json!(["fed"]));
+}
+
+/// Issue "Hardening" 4b: the proposal to link is only honoured for its own account; signing in
+/// to another one on that page links nothing.
+#[tokio::test]
+async fn a_link_by_email_is_not_made_for_another_account() {
+    let p = pair("link_by = \"verified_email\"", "").await;
+    p.up.user("ada").await;
+    let other = p.down.user("mallory").await;
+    let mut local = lanyard_core::model::User::new("ada.local", chrono::Utc::now());
+    local.email = Some("ada@example.com".into());
+    local.email_verified = true;
+    local.password_hash = other.password_hash.clone();
+    p.down.store.create_user(&local).await.unwrap();
+    let rp = crate::federation::rp(&p.down).await;
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (page, page_url) = federated_login(&p, &mut b, &s, "ada").await;
+    assert_eq!(page.status, 200);
+    let (done, _) = sign_in_at(&mut b, &page, &page_url, "mallory").await;
+    let tokens = rp.exchange(&code_of(&done, &s), s.verifier).await.unwrap();
+    let id = jwt_claims(&tokens.extra_fields().id_token().unwrap().to_string());
+    assert_eq!(id["sub"], other.id.to_string(), "signed in as mallory");
+    for u in [local.id, other.id] {
+        assert!(p.down.store.list_identities(u).await.unwrap().is_empty());
+    }
+}
+
+/// Submit the code step shown on `page` (downstream) and follow on.
+async fn submit_totp(p: &Pair, b: &mut Browser, page: &Page, key: &[u8]) -> Page {
+    let code = crate::mfa::totp_code(key, p.down.clock.now());
+    let res = b
+        .post(
+            &p.down.url("/login/mfa"),
+            &[
+                ("code", code.as_str()),
+                ("flow", &page.input("flow").unwrap_or_default()),
+                ("csrf_token", &page.input("csrf_token").unwrap()),
+            ],
+        )
+        .await;
+    b.follow(res).await
+}
+
+/// Issue "Hardening" 4: an account with a second factor confirms a link by email with both
+/// factors, and afterwards completes its second factor after every upstream login whose amr/acr
+/// the upstream entry does not trust.
+#[tokio::test]
+async fn a_local_second_factor_is_asked_after_an_untrusted_upstream_login() {
+    let p = pair(
+        "link_by = \"verified_email\"\ntrust_upstream_mfa = [\"hwk\"]",
+        "",
+    )
+    .await;
+    p.up.user("ada.local").await;
+    p.down.user("ada.local").await;
+    let mut owner = p.down.browser();
+    owner.login("ada.local").await;
+    let (key, _) = crate::mfa::enroll(&p.down, &mut owner).await;
+    let rp = rp(&p.down).await;
+
+    // Linking: the upstream login leads to the local sign-in, which asks for the code too.
+    p.down.clock.advance(Duration::seconds(30));
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (page, page_url) = federated_login(&p, &mut b, &s, "ada.local").await;
+    assert!(
+        page.body
+            .contains("uses the email address of an account here")
+    );
+    let (code_page, _) = sign_in_at(&mut b, &page, &page_url, "ada.local").await;
+    assert!(
+        code_page.body.contains("Two-step verification"),
+        "{}",
+        code_page.body
+    );
+    let done = submit_totp(&p, &mut b, &code_page, &key).await;
+    code_of(&done, &s);
+    let local = p
+        .down
+        .store
+        .find_user_by_username("ada.local")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        p.down.store.list_identities(local.id).await.unwrap().len(),
+        1
+    );
+
+    // Signing in through the upstream again stops at the local code step.
+    p.down.clock.advance(Duration::seconds(30));
+    let mut b = p.down.browser();
+    let s = rp.start(&[], &[]);
+    let (page, page_url) = federated_login(&p, &mut b, &s, "ada.local").await;
+    assert!(page_url.contains("/login/mfa"), "{page_url}");
+    let done = submit_totp(&p, &mut b, &page, &key).await;
+    let tokens = rp.exchange(&code_of(&done, &s), s.verifier).await.unwrap();
+    let id = jwt_claims(&tokens.extra_fields().id_token().unwrap().to_string());
+    assert_eq!(id["amr"], serde_json::json!(["fed", "otp", "mfa"]));
 }
 
 #[tokio::test]
@@ -907,11 +1033,23 @@ async fn missing_or_unverified_email_creates_and_links_nothing() {
             .unwrap()
             .is_empty()
     );
-    // The same address, verified upstream: linked.
+    // The same address, verified upstream: the account has no password to confirm the link
+    // with, so nothing is linked and the page says how to link it.
     fake.set(Fault::None);
     let (_, page) = attempt(&app).await;
-    assert_eq!(page.location().as_deref(), Some("/account"));
-    assert_eq!(app.store.list_identities(local.id).await.unwrap().len(), 1);
+    assert_eq!(page.status, 403);
+    assert!(
+        page.body.contains("the way you usually do"),
+        "{}",
+        page.body
+    );
+    assert!(
+        app.store
+            .list_identities(local.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -189,8 +189,10 @@ pub fn map_claims(
 pub enum LinkOutcome {
     /// The identity was linked before.
     Known(User),
-    /// First login; linked to the existing user with the same verified email.
-    LinkedByEmail(User),
+    /// First login; the existing user with the same verified email must confirm the link by
+    /// signing in locally first (as Keycloak's "first broker login" asks): an address the
+    /// upstream calls verified is not proof that the local owner agrees.
+    ConfirmLink(User),
     /// First login; a new local user was created (JIT).
     Created(User),
     /// No local account may be used; the reason is shown to the user.
@@ -210,6 +212,8 @@ pub enum Refusal {
     /// A local account already uses this email: creating a second one would make the address
     /// ambiguous; the owner can link this identity from their account page.
     EmailInUse,
+    /// The matching account has no password to confirm a link with.
+    CannotConfirmLink,
 }
 
 impl Refusal {
@@ -228,6 +232,9 @@ impl Refusal {
             Self::EmailInUse => {
                 "An account here already uses this email address. Sign in to it with your password, then link this provider from your account page."
             }
+            Self::CannotConfirmLink => {
+                "An account here already uses this email address. Sign in to it the way you usually do, then link this provider from your account page."
+            }
         }
     }
 
@@ -238,6 +245,7 @@ impl Refusal {
             Self::MissingEmail => "missing_email",
             Self::EmailUnverified => "email_unverified",
             Self::EmailInUse => "email_in_use",
+            Self::CannotConfirmLink => "link_needs_sign_in",
         }
     }
 }
@@ -356,14 +364,17 @@ impl Provider {
                     self.audit(k, id, None, ip, d).await?;
                     return Ok(LinkOutcome::Refused(Refusal::Disabled));
                 }
-                self.store.link_identity(&identity(user.id)).await?;
-                let (k, id, d) = audit(
-                    "identity_linked",
-                    Some(user.id),
-                    json!({ "by": "verified_email" }),
-                );
-                self.audit(k, id, None, ip, d).await?;
-                return Ok(LinkOutcome::LinkedByEmail(user.clone()));
+                if user.password_hash.is_none() {
+                    let r = Refusal::CannotConfirmLink;
+                    let (k, id, d) = audit(
+                        "federation_refused",
+                        Some(user.id),
+                        json!({ "reason": r.reason() }),
+                    );
+                    self.audit(k, id, None, ip, d).await?;
+                    return Ok(LinkOutcome::Refused(r));
+                }
+                return Ok(LinkOutcome::ConfirmLink(user.clone()));
             }
         }
         let refusal = if upstream.link_by == LinkBy::VerifiedEmail
@@ -431,6 +442,67 @@ impl Provider {
         );
         self.audit(k, id, None, ip, d).await?;
         Ok(LinkOutcome::Refused(Refusal::NoAccount))
+    }
+
+    /// The owner of `user_id` confirmed, by signing in locally, the link an upstream login by
+    /// verified email proposed (`LinkOutcome::ConfirmLink`).
+    pub async fn confirm_link(
+        &self,
+        user_id: Uuid,
+        upstream: &Upstream,
+        subject: &str,
+        email: Option<&str>,
+        ip: Option<&str>,
+    ) -> ProviderResult<bool> {
+        let now = self.now();
+        let identity = FederatedIdentity {
+            upstream: upstream.name.clone(),
+            subject: subject.to_string(),
+            user_id,
+            email: email.map(str::to_string),
+            created_at: now,
+            last_login_at: now,
+        };
+        match self.store.link_identity(&identity).await {
+            Ok(()) => {}
+            // Linked meanwhile (to this user or another): nothing to do.
+            Err(StoreError::Conflict(_)) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(
+            "identity_linked",
+            Some(user_id),
+            None,
+            ip,
+            json!({ "upstream": upstream.name, "by": "verified_email_confirmed" }),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// After a verified upstream login of `user` (DESIGN §4): done, or the local second factor
+    /// still to come. A user who has a second factor here completes it unless the upstream's
+    /// amr/acr is one `trust_upstream_mfa` lists; so does one whom a policy requires to have
+    /// one (enrolling if needed).
+    pub async fn after_upstream(
+        &self,
+        user: &User,
+        upstream: &Upstream,
+        profile: &UpstreamProfile,
+        client: Option<&crate::model::Client>,
+        acr_values: &[String],
+    ) -> ProviderResult<crate::authn::LoginStep> {
+        let (auth, trusted_mfa) = self.upstream_authenticated(user, upstream, profile);
+        let local_factor = !trusted_mfa
+            && (self.totp_enabled(user.id).await?
+                || self.mfa_required(user.id, client, acr_values).await?);
+        if !local_factor {
+            return Ok(crate::authn::LoginStep::Done(auth));
+        }
+        let mut next = self.step_up(&auth).await?;
+        // The upstream login just happened: an enrollment then needs no password.
+        next.fresh = true;
+        Ok(crate::authn::LoginStep::Pending(next))
     }
 
     /// The authentication an upstream login gives, and whether it satisfies local MFA

@@ -22,6 +22,8 @@ pub const PENDING_KEY: &str = "pending_login";
 const PENDING_TOTP_KEY: &str = "pending_totp";
 /// Logins in progress at upstream providers.
 const UPSTREAM_KEY: &str = "upstream_logins";
+/// An upstream identity waiting for its local owner to confirm the link by signing in.
+const PENDING_LINK_KEY: &str = "pending_link";
 /// Where to go after an upstream's logout returns.
 const AFTER_LOGOUT_KEY: &str = "after_upstream_logout";
 /// The upstream's ID token (sealed), for the id_token_hint of an upstream logout.
@@ -41,6 +43,19 @@ pub struct PendingUpstream {
     pub link_user: Option<uuid::Uuid>,
     pub created_at: DateTime<Utc>,
 }
+/// An upstream login matched a local account by verified email; the link is made only once the
+/// owner signs in to that account here (password and second factor), within `expires_at`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLink {
+    pub upstream: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub user_id: uuid::Uuid,
+    /// Shown pre-filled on the sign-in page.
+    pub username: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Where a logout continues (a validated `post_logout_redirect_uri` with its `state`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AfterLogout {
@@ -325,6 +340,28 @@ impl Browser {
         let found = all.remove(i);
         self.0.insert(UPSTREAM_KEY, all).await?;
         Ok(Some(found))
+    }
+
+    pub async fn set_pending_link(&self, link: &PendingLink) -> Result<(), WebError> {
+        self.0.insert(PENDING_LINK_KEY, link).await?;
+        Ok(())
+    }
+
+    /// The link waiting for confirmation, unless it expired.
+    pub async fn pending_link(&self, now: DateTime<Utc>) -> Result<Option<PendingLink>, WebError> {
+        Ok(self
+            .get::<PendingLink>(PENDING_LINK_KEY)
+            .await?
+            .filter(|l| l.expires_at > now))
+    }
+
+    pub async fn take_pending_link(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PendingLink>, WebError> {
+        let link = self.pending_link(now).await?;
+        self.0.remove_value(PENDING_LINK_KEY).await?;
+        Ok(link)
     }
 
     pub async fn set_upstream_id_token(&self, sealed: Vec<u8>) -> Result<(), WebError> {

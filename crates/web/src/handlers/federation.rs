@@ -3,6 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use lanyard_core::authn::LoginStep;
 use lanyard_core::federation::{LinkOutcome, Upstream, map_claims};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ use super::{see_other, with_query};
 use crate::error::WebError;
 use crate::federation::FedError;
 use crate::input::{ClientIp, Input};
-use crate::sessions::{Browser, PendingUpstream};
+use crate::sessions::{Browser, PendingLink, PendingUpstream};
 use crate::state::AppState;
 
 /// How long the user may spend at the upstream.
@@ -323,7 +324,26 @@ pub async fn callback(
         .await
         .map_err(provider_err)?;
     let user = match outcome {
-        LinkOutcome::Known(u) | LinkOutcome::LinkedByEmail(u) | LinkOutcome::Created(u) => u,
+        LinkOutcome::Known(u) | LinkOutcome::Created(u) => u,
+        LinkOutcome::ConfirmLink(u) => {
+            // The owner of the matching account confirms by signing in to it here; the link is
+            // made then (`login::record_login`), and the original request continues.
+            let link = PendingLink {
+                upstream: up.name.clone(),
+                subject: profile.subject.clone(),
+                email: profile.email.clone(),
+                user_id: u.id,
+                username: u.username.clone(),
+                expires_at: s.provider.now() + UPSTREAM_LOGIN_TIMEOUT,
+            };
+            browser.set_pending_link(&link).await?;
+            s.metrics.event("federation", "confirm_link");
+            let login = match pending.flow.as_deref() {
+                Some(f) => with_query("/login", &[("flow".into(), f.into())]),
+                None => "/login".into(),
+            };
+            return Ok(see_other(&login));
+        }
         LinkOutcome::Refused(r) => {
             s.metrics.event("federation", "refused");
             return Err(WebError::page(
@@ -337,28 +357,29 @@ pub async fn callback(
         Some(id) => Some(load_flow(&s, &browser, Some(id)).await?),
         None => None,
     };
-    let (auth, mfa_satisfied) = s.provider.upstream_authenticated(&user, up, &profile);
     let (client, acr_values) = match &flow {
         Some((_, req, client)) => (Some(client), req.acr_values.as_slice()),
         None => (None, &[][..]),
     };
-    if !mfa_satisfied
-        && s.provider
-            .mfa_required(user.id, client, acr_values)
-            .await
-            .map_err(provider_err)?
-    {
-        // The local second factor completes this login (DESIGN §4).
-        let mut next = s.provider.step_up(&auth).await.map_err(provider_err)?;
-        next.fresh = true;
-        browser.begin_second_step(&next).await?;
-        return Ok(see_other(&second_step_url(
-            next.next,
-            pending.flow.as_deref(),
-        )));
+    let step = s
+        .provider
+        .after_upstream(&user, up, &profile, client, acr_values)
+        .await
+        .map_err(provider_err)?;
+    match step {
+        LoginStep::Done(auth) => {
+            s.metrics.event("federation", "success");
+            finish_login(&s, &browser, &auth, flow, &input, ip).await
+        }
+        LoginStep::Pending(next) => {
+            // The local second factor completes this login (DESIGN §4).
+            browser.begin_second_step(&next).await?;
+            Ok(see_other(&second_step_url(
+                next.next,
+                pending.flow.as_deref(),
+            )))
+        }
     }
-    s.metrics.event("federation", "success");
-    finish_login(&s, &browser, &auth, flow, &input, ip).await
 }
 
 /// Link an upstream identity to the signed-in user (account page).

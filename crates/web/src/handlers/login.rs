@@ -51,9 +51,23 @@ pub(crate) async fn render(
             })
         })
         .collect();
+    // An upstream login waiting for this account's owner to confirm the link.
+    let link = browser.pending_link(s.provider.now()).await?;
+    let username = match (&link, username) {
+        (Some(l), "") => l.username.clone(),
+        _ => username.to_string(),
+    };
+    let link = link.map(|l| {
+        let upstream = s
+            .provider
+            .upstream(&l.upstream)
+            .map_or(l.upstream.clone(), |u| u.display_name.clone());
+        json!({ "upstream": upstream })
+    });
     let ctx = json!({
         "client": client,
         "username": username,
+        "link": link,
         "error": error,
         "flow": flow.unwrap_or(""),
         "action": "/login",
@@ -190,6 +204,17 @@ pub(crate) async fn record_login(
     browser
         .login(auth, crate::sessions::describe_device(user_agent))
         .await?;
+    // An upstream identity proposed for this account by verified email is linked now that its
+    // owner signed in here; a sign-in to another account drops the proposal.
+    if let Some(link) = browser.take_pending_link(s.provider.now()).await?
+        && link.user_id == auth.user_id
+        && let Some(up) = s.provider.upstream(&link.upstream)
+    {
+        s.provider
+            .confirm_link(auth.user_id, up, &link.subject, link.email.as_deref(), ip)
+            .await
+            .map_err(WebError::from_provider_page)?;
+    }
     s.metrics.event("login", "success");
     s.provider
         .audit(
