@@ -747,3 +747,84 @@ async fn open_registration_is_not_an_open_redirector() {
             .contains("error=unsupported_response_type")
     );
 }
+
+/// Finding 8: a cookie-less authorization request that needs a sign-in stores nothing (it may
+/// be a bot that never shows the page); the request travels sealed to the sign-in page, which
+/// keeps it once it is shown, and the flow completes from there.
+#[tokio::test]
+async fn anonymous_authorization_requests_store_nothing() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    let rp = web_rp(&app).await;
+    let now = app.clock.now();
+    for _ in 0..200 {
+        let s = rp.start(&[], &[("login_hint", &"s".repeat(2000))]);
+        let res = http_client().get(&s.url).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(res.headers().get("set-cookie").is_none(), "no session");
+        let to = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.starts_with("/login?resume="), "{to}");
+    }
+    assert_eq!(app.store.count_sessions(now).await.unwrap(), 0);
+    // A real browser follows to the sign-in page: now a session holds the request.
+    let mut b = app.browser();
+    let s = rp.start(&[], &[]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    assert!(rp.exchange(&code, s.verifier).await.is_ok());
+    assert_eq!(app.store.count_sessions(now).await.unwrap(), 1);
+    // A tampered or foreign resume value is an expired sign-in page, not a 500.
+    let page = app.browser().get("/login?resume=AAAA").await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("expired"));
+}
+
+/// Finding 8: what one pending sign-in may store is bounded: each parameter within its own
+/// limit, together too much, is invalid_request.
+#[tokio::test]
+async fn an_oversized_authorization_request_is_refused() {
+    let app = TestApp::spawn().await;
+    let rp = web_rp(&app).await;
+    let big = "x".repeat(3500);
+    let claims = format!(r#"{{"userinfo":{{"{big}":null}}}}"#);
+    let s = rp.start(
+        &[],
+        &[
+            ("claims", &claims),
+            ("login_hint", &big),
+            ("acr_values", &big),
+        ],
+    );
+    let res = app.browser().get(&s.url).await;
+    let q = crate::harness::query_of(&res.location().unwrap());
+    assert_eq!(q["error"], "invalid_request");
+    assert!(q["error_description"].contains("too large"));
+}
+
+/// Finding 8: refused attempts against a throttled account cost no hashing, so they write no
+/// audit row each (the lockout itself is audited once).
+#[tokio::test]
+async fn throttled_attempts_do_not_grow_the_audit_table() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    let all = || async {
+        app.store
+            .list_audit(&lanyard_core::model::AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    };
+    let mut b = app.browser();
+    for _ in 0..5 {
+        let page = b.get("/login").await;
+        assert_eq!(b.submit_login(&page, "ada", "wrong").await.status, 401);
+    }
+    let before = all().await;
+    assert!(before.iter().any(|e| e.kind == "account_locked"));
+    for _ in 0..30 {
+        let page = b.get("/login").await;
+        assert_eq!(b.submit_login(&page, "ada", "wrong").await.status, 429);
+    }
+    assert_eq!(all().await.len(), before.len());
+}

@@ -153,9 +153,65 @@ async fn key_rotation_publishes_before_it_signs() {
     rp.verify(&tokens, Some(&s.nonce));
 }
 
+/// Issue "Hardening" 10: `/metrics` is not served to everyone on the public listener.
+#[tokio::test]
+async fn public_metrics_need_the_configured_token() {
+    let closed = TestApp::spawn().await;
+    let res = closed
+        .http()
+        .get(closed.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "not served without [metrics] token");
+    let app = TestApp::spawn_with(|c| {
+        c.replace(
+            "[passwords]",
+            "[metrics]\ntoken = \"a-metrics-token-for-tests\"\n\n[passwords]",
+        )
+    })
+    .await;
+    let http = app.http();
+    for auth in [
+        None,
+        Some("Bearer wrong-token-of-some-length"),
+        Some("Basic x"),
+    ] {
+        let mut req = http.get(app.url("/metrics"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{auth:?}");
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer realm=\"metrics\""
+        );
+    }
+    let res = http
+        .get(app.url("/metrics"))
+        .bearer_auth("a-metrics-token-for-tests")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("process_resident_memory_bytes")
+    );
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let app = TestApp::spawn().await;
+    let ops = lanyard_web::router::ops_router(app.app.state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ops_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, ops).await;
+    });
     let http = app.http();
     assert_eq!(
         http.get(app.url("/healthz")).send().await.unwrap().status(),
@@ -165,8 +221,9 @@ async fn health_readiness_and_metrics() {
         http.get(app.url("/readyz")).send().await.unwrap().status(),
         200
     );
+    // The [metrics] listen listener serves them without a token.
     let metrics = http
-        .get(app.url("/metrics"))
+        .get(format!("{ops_url}/metrics"))
         .send()
         .await
         .unwrap()
@@ -178,6 +235,10 @@ async fn health_readiness_and_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("process_resident_memory_bytes"));
+    for path in ["/healthz", "/readyz"] {
+        let res = http.get(format!("{ops_url}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path} on the metrics listener");
+    }
 }
 
 #[tokio::test]

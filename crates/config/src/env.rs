@@ -15,7 +15,7 @@ use crate::error::Problems;
 
 pub(crate) const PREFIX: &str = "LANYARD_";
 /// The top-level keys of the file; `raw::Document` has the same fields.
-const TOP_LEVEL: [&str; 12] = [
+const TOP_LEVEL: [&str; 18] = [
     "issuer",
     "listen",
     "database",
@@ -25,6 +25,12 @@ const TOP_LEVEL: [&str; 12] = [
     "passwords",
     "signing",
     "oauth",
+    "mfa",
+    "lockout",
+    "rate_limits",
+    "registration",
+    "audit",
+    "metrics",
     "ui",
     "logging",
     "clients",

@@ -30,9 +30,10 @@ pub use clients::{ALLOWED_SCOPES, MIN_SECRET_LEN};
 pub use duration::render as render_duration;
 pub use error::{ConfigErrors, ConfigProblem};
 pub use settings::{
-    DatabaseSettings, EncryptionSettings, LockoutSettings, LogFormat, LoggingSettings, MfaSettings,
-    OAuthSettings, PasswordSettings, RateLimitSettings, RegistrationSettings, SessionSettings,
-    Settings, SigningSettings, TokenSettings, UiSettings, chrono_duration,
+    AuditSettings, DatabaseSettings, EncryptionSettings, LockoutSettings, LogFormat,
+    LoggingSettings, MetricsSettings, MfaSettings, OAuthSettings, PasswordSettings,
+    RateLimitSettings, RegistrationSettings, SessionSettings, Settings, SigningSettings,
+    TokenSettings, UiSettings, chrono_duration,
 };
 pub use validate::valid_group_name;
 

@@ -76,6 +76,8 @@ struct Document {
     lockout: Option<Value>,
     rate_limits: Option<Value>,
     registration: Option<Value>,
+    audit: Option<Value>,
+    metrics: Option<Value>,
     ui: Option<Value>,
     logging: Option<Value>,
     clients: Option<Value>,
@@ -99,6 +101,8 @@ pub(crate) struct RawConfig {
     pub lockout: RawLockout,
     pub rate_limits: RawRateLimits,
     pub registration: RawRegistration,
+    pub audit: RawAudit,
+    pub metrics: RawMetrics,
     pub ui: RawUi,
     pub logging: RawLogging,
     /// With their index in the file, for key paths; entries that are not tables are left out.
@@ -190,6 +194,20 @@ pub(crate) struct RawLockout {
     pub ip_max_failures: Field<u64>,
     pub client_max_failures: Field<u64>,
     pub client_ip_max_failures: Field<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RawAudit {
+    pub retention: Field<DurationText>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RawMetrics {
+    pub listen: Field<String>,
+    /// A secret reference.
+    pub token: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -286,6 +304,8 @@ pub(crate) fn parse(table: Table, problems: &mut Problems) -> RawConfig {
         lockout: section(doc.lockout, "lockout", problems),
         rate_limits: section(doc.rate_limits, "rate_limits", problems),
         registration: section(doc.registration, "registration", problems),
+        audit: section(doc.audit, "audit", problems),
+        metrics: section(doc.metrics, "metrics", problems),
         ui: section(doc.ui, "ui", problems),
         logging: section(doc.logging, "logging", problems),
         clients: array_of_tables(doc.clients, "clients", problems),

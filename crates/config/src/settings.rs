@@ -30,6 +30,8 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     pub rate_limits: RateLimitSettings,
     pub registration: RegistrationSettings,
+    pub audit: AuditSettings,
+    pub metrics: MetricsSettings,
     pub ui: UiSettings,
     pub logging: LoggingSettings,
     /// Clients declared in the file (`managed_by = "config"`), to be reconciled into the store.
@@ -226,6 +228,24 @@ pub enum RegistrationSettings {
     Open,
     /// Registration needs this initial access token (RFC 7591 3).
     Token(Secret<String>),
+}
+
+/// `[audit]`: how long security events are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Events older than this are purged by the background job.
+    pub retention: Duration,
+}
+
+/// `[metrics]`: where Prometheus metrics are served. Not on the public listener unless a bearer
+/// token protects them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// A separate listener for `/metrics` (plus `/healthz` and `/readyz`), e.g. on a private
+    /// interface; no token needed there.
+    pub listen: Option<SocketAddr>,
+    /// `Authorization: Bearer <token>` opens `/metrics` on the public listener.
+    pub token: Option<Secret<String>>,
 }
 
 /// `[rate_limits]`: per-client request budgets.

@@ -92,6 +92,20 @@ fn defaults() {
         s.tokens.refresh_token_lifetime,
         Duration::from_secs(30 * 86_400)
     );
+    assert_eq!(s.tokens.refresh_reuse_grace, Duration::ZERO);
+    assert_eq!(s.audit.retention, Duration::from_secs(90 * 86_400));
+    assert_eq!(
+        (s.metrics.listen, s.metrics.token.is_none()),
+        (None, true),
+        "no metrics endpoint unless configured"
+    );
+    assert_eq!(
+        (
+            s.lockout.client_max_failures,
+            s.lockout.client_ip_max_failures
+        ),
+        (20, 100)
+    );
     assert_eq!(s.passwords.argon2, Argon2Params::default());
     assert!(
         s.passwords.max_concurrent_hashes >= 1,
@@ -337,14 +351,29 @@ fn shipped_example_loads() {
         ("KEYCLOAK_CLIENT_SECRET", "kc".to_string()),
         ("LANYARD_REGISTRATION_TOKEN", "register-me".to_string()),
         ("LANYARD_PAIRWISE_SALT", "a-long-pairwise-salt".to_string()),
+        ("LANYARD_METRICS_TOKEN", "a-metrics-token-0123".to_string()),
     ];
     let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    let s = load_from_str(
-        include_str!("../../../config/example.toml"),
-        &env,
-        Path::new("."),
-    )
-    .unwrap_or_else(|e| panic!("config/example.toml:\n{e}"));
+    let example = include_str!("../../../config/example.toml");
+    // As shipped, the one thing an operator must replace stops it: the placeholder hash.
+    let errors = load_from_str(example, &env, Path::new("."))
+        .expect_err("the placeholder must not validate")
+        .to_string();
+    assert!(
+        errors.contains("clients[2].secret_sha256: must be 64 hex digits"),
+        "{errors}"
+    );
+    assert_eq!(errors.matches("clients[").count(), 1, "{errors}");
+    let filled = example.replace("REPLACE-with-the-sha256-of-your-secret", &"ab".repeat(32));
+    let s = load_from_str(&filled, &env, Path::new("."))
+        .unwrap_or_else(|e| panic!("config/example.toml:\n{e}"));
+    assert_eq!(
+        s.audit.retention,
+        std::time::Duration::from_secs(90 * 86_400)
+    );
+    assert_eq!(s.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+    assert!(s.metrics.token.is_some());
+    assert_eq!(s.lockout.client_max_failures, 20);
     assert_eq!(s.issuer_str(), "https://id.example.com");
     assert_eq!(s.encryption.key_id, "k2");
     assert_eq!(s.encryption.old_keys.len(), 1);

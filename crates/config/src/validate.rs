@@ -19,9 +19,9 @@ use crate::secret_ref::Sources;
 use lanyard_core::secret::Secret;
 
 use crate::settings::{
-    DatabaseSettings, LockoutSettings, LoggingSettings, MfaSettings, OAuthSettings,
-    PasswordSettings, RateLimitSettings, RegistrationSettings, SessionSettings, Settings,
-    SigningSettings, TokenSettings, UiSettings,
+    AuditSettings, DatabaseSettings, LockoutSettings, LoggingSettings, MetricsSettings,
+    MfaSettings, OAuthSettings, PasswordSettings, RateLimitSettings, RegistrationSettings,
+    SessionSettings, Settings, SigningSettings, TokenSettings, UiSettings,
 };
 use crate::{duration, secret_ref, uri};
 
@@ -142,6 +142,16 @@ impl<'a> Validator<'a> {
                 RegistrationSettings::Off
             }
         };
+        let audit = AuditSettings {
+            retention: self.duration_with(
+                duration::parse,
+                "audit.retention",
+                raw.audit.retention,
+                90 * DAY,
+                3650 * DAY,
+            ),
+        };
+        let metrics = self.metrics(raw.metrics);
         let product_name = self
             .take("ui.product_name", raw.ui.product_name)
             .unwrap_or_else(|| "Lanyard".into());
@@ -165,11 +175,36 @@ impl<'a> Validator<'a> {
             lockout,
             rate_limits,
             registration,
+            audit,
+            metrics,
             ui: UiSettings { product_name },
             logging,
             clients,
             upstreams,
         })
+    }
+
+    fn metrics(&mut self, raw: crate::raw::RawMetrics) -> MetricsSettings {
+        let listen = self.take("metrics.listen", raw.listen).and_then(|text| {
+            text.parse::<SocketAddr>()
+                .map_err(|_| {
+                    self.problems.push(
+                        "metrics.listen",
+                        "must be an IP address and port, like \"127.0.0.1:9464\"",
+                    )
+                })
+                .ok()
+        });
+        let token = raw.token.and_then(|v| {
+            let token = self.secret_string("metrics.token", v)?;
+            if token.len() < 16 {
+                self.problems
+                    .push("metrics.token", "must be at least 16 characters");
+                return None;
+            }
+            Some(Secret::new(token))
+        });
+        MetricsSettings { listen, token }
     }
 
     /// The value of a leaf if present and well-typed; a type error becomes a problem at `path`.

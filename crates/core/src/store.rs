@@ -141,6 +141,9 @@ pub trait SessionRecordStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>>;
     async fn session_delete(&self, id_hash: &[u8]) -> StoreResult<()>;
+    /// Unexpired sessions, signed in or not (a gauge, and proof that anonymous requests do not
+    /// grow the table).
+    async fn count_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
     async fn sessions_for_user(
         &self,
         user_id: Uuid,
@@ -274,6 +277,8 @@ pub trait AuditStore: Send + Sync {
     async fn audit(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Newest first.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes events older than `before` (`[audit] retention`); returns how many.
+    async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 #[async_trait]

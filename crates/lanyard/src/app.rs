@@ -70,6 +70,7 @@ pub fn web_config(settings: &Settings) -> WebConfig {
                 lanyard_web::Registration::Token(t.clone())
             }
         },
+        metrics_token: settings.metrics.token.clone(),
     }
 }
 
@@ -192,10 +193,16 @@ impl App {
         lanyard_web::router(self.state.clone())
     }
 
-    /// Housekeeping: purge expired rows every 10 minutes, and pick up keys rotated by the CLI or
-    /// another replica every 30 seconds.
+    /// The `[metrics] listen` listener's routes: `/metrics`, `/healthz`, `/readyz`.
+    pub fn ops_router(&self) -> axum::Router {
+        lanyard_web::router::ops_router(self.state.clone())
+    }
+
+    /// Housekeeping: purge expired rows (and audit events past `[audit] retention`) every 10
+    /// minutes, and pick up keys rotated by the CLI or another replica every 30 seconds.
     pub fn spawn_background(&self) -> tokio::task::JoinHandle<()> {
         let provider = self.state.provider.clone();
+        let audit_retention = dur(self.settings.audit.retention);
         let upstreams = self.state.upstreams.clone();
         let longest = provider
             .config
@@ -222,6 +229,10 @@ impl App {
                         match provider.store.purge_expired(now).await {
                             Ok(r) => tracing::debug!(?r, "purged expired rows"),
                             Err(e) => tracing::warn!(error = %e, "purge failed"),
+                        }
+                        match provider.store.purge_audit(now - audit_retention).await {
+                            Ok(n) => tracing::debug!(n, "purged old audit events"),
+                            Err(e) => tracing::warn!(error = %e, "audit purge failed"),
                         }
                         if let Err(e) = keys::purge_retired(provider.store.as_ref(), now, longest).await {
                             tracing::warn!(error = %e, "could not purge retired keys");

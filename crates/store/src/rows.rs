@@ -290,6 +290,8 @@ impl From<SessionRow> for SessionRecord {
 
 row!(EpochRow { session_epoch: i64 });
 
+row!(CountRow { n: i64 });
+
 row!(AuditRow {
     id: Uuid,
     at: DateTime<Utc>,

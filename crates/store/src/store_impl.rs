@@ -144,7 +144,7 @@ macro_rules! impl_store {
 
             use $crate::error::map_err;
             use $crate::rows::{
-                count, join_list, ts, ts_opt, AuditRow, ClientRow, CodeRow, ConsentRow, EpochRow, FailureRow, GrantIdRow, GrantRow, GroupCountRow,
+                count, join_list, ts, ts_opt, AuditRow, ClientRow, CodeRow, ConsentRow, CountRow, EpochRow, FailureRow, GrantIdRow, GrantRow, GroupCountRow,
                 IdentityRow, KeyRow, RefreshRow, SessionRow, TotpRow, UserRow,
             };
 
@@ -690,6 +690,17 @@ macro_rules! impl_store {
                     Ok(row.map(SessionRecord::from))
                 }
 
+                async fn count_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+                    let row = sqlx::query_as::<_, CountRow>(
+                        "SELECT COUNT(*) AS n FROM sessions WHERE expires_at > $1",
+                    )
+                    .bind(ts(now))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    count(row.n)
+                }
+
                 async fn session_delete(&self, id_hash: &[u8]) -> StoreResult<()> {
                     sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await.map_err(map_err)?;
                     Ok(())
@@ -1105,6 +1116,15 @@ macro_rules! impl_store {
                     .await
                     .map_err(map_err)?;
                     Ok(rows.into_iter().map(AuditEvent::from).collect())
+                }
+
+                async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                    let done = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+                        .bind(ts(before))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected())
                 }
             }
 

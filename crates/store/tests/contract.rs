@@ -129,6 +129,8 @@ contract! {
     sessions_lifecycle => sqlite_sessions_lifecycle, postgres_sessions_lifecycle;
     end_user_sessions_keeps_one_and_moves_the_epoch => sqlite_end_user_sessions_keeps_one_and_moves_the_epoch, postgres_end_user_sessions_keeps_one_and_moves_the_epoch;
     audit_filters_and_order => sqlite_audit_filters_and_order, postgres_audit_filters_and_order;
+    audit_retention_purges_old_events => sqlite_audit_retention_purges_old_events, postgres_audit_retention_purges_old_events;
+    sessions_are_counted_while_unexpired => sqlite_sessions_are_counted_while_unexpired, postgres_sessions_are_counted_while_unexpired;
     purge_expired_counts => sqlite_purge_expired_counts, postgres_purge_expired_counts;
     ping_answers => sqlite_ping_answers, postgres_ping_answers;
     totp_enable_conflict_disable => sqlite_totp_enable_conflict_disable, postgres_totp_enable_conflict_disable;
@@ -1216,8 +1218,39 @@ async fn end_user_sessions_keeps_one_and_moves_the_epoch(store: Arc<dyn Store>) 
     );
 }
 
+async fn sessions_are_counted_while_unexpired(store: Arc<dyn Store>) {
+    assert_eq!(store.count_sessions(t0()).await.unwrap(), 0);
+    let alice = new_user(&store, "alice").await;
+    for (user, ttl) in [(None, 1), (Some(alice.id), 1), (None, 3)] {
+        let s = session(user, t0() + Duration::hours(ttl));
+        assert!(store.session_create(&s).await.unwrap());
+    }
+    assert_eq!(store.count_sessions(t0()).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .count_sessions(t0() + Duration::hours(2))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Audit
+
+async fn audit_retention_purges_old_events(store: Arc<dyn Store>) {
+    let old = event("login", None, t0() - Duration::days(91));
+    let edge = event("login", None, t0() - Duration::days(90));
+    let recent = event("login", None, t0());
+    for e in [&old, &edge, &recent] {
+        store.audit(e).await.unwrap();
+    }
+    let cutoff = t0() - Duration::days(90);
+    assert_eq!(store.purge_audit(cutoff).await.unwrap(), 1);
+    assert_eq!(store.purge_audit(cutoff).await.unwrap(), 0);
+    let left = store.list_audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(left, vec![recent, edge]);
+}
 
 async fn audit_filters_and_order(store: Arc<dyn Store>) {
     let alice = Uuid::new_v4();

@@ -62,12 +62,23 @@ async fn hsts(req: Request, next: Next) -> Response {
     res
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     error_page(
         StatusCode::NOT_FOUND,
         "Page not found",
         "There is nothing at this address.",
     )
+}
+
+/// The routes of the `[metrics] listen` listener (meant for a private address): metrics without
+/// a token, and the health checks.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -152,7 +163,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/metrics", get(ops::public_metrics))
         .route("/static/lanyard.css", get(ops::css))
         .route("/static/form_post.js", get(ops::form_post_js));
 

@@ -90,7 +90,28 @@ impl Flow {
             consented: false,
         }
     }
+
+    /// The flow sealed (encrypted and authenticated) for a URL: carried to the sign-in page
+    /// instead of being stored for a browser that has no session yet.
+    pub fn seal(&self, provider: &lanyard_core::Provider) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        lanyard_core::secret::b64url(&provider.seal(FLOW_SEAL, &json))
+    }
+
+    /// A sealed flow back, unless it was tampered with or is older than `lifetime`.
+    pub fn unseal(
+        provider: &lanyard_core::Provider,
+        sealed: &str,
+        lifetime: chrono::Duration,
+    ) -> Option<Self> {
+        let bytes = lanyard_core::secret::b64url_decode(sealed)?;
+        let flow: Self = serde_json::from_slice(&provider.unseal(FLOW_SEAL, &bytes)?).ok()?;
+        (flow.created_at + lifetime > provider.now()).then_some(flow)
+    }
 }
+
+/// Associated data of sealed flows.
+const FLOW_SEAL: &str = "lanyard flow";
 
 /// Extractor wrapping the tower-sessions `Session` with Lanyard's typed accessors.
 pub struct Browser(pub Session);
@@ -214,6 +235,13 @@ impl Browser {
             .await
             .map_err(WebError::from_provider_page)?;
         self.restamp(epoch).await
+    }
+
+    /// Whether this browser has no stored session (no cookie, or one that no longer exists).
+    pub async fn is_new(&self) -> Result<bool, WebError> {
+        // Loading the record (here, through is_empty) settles whether the cookie's id exists.
+        let _ = self.0.is_empty().await;
+        Ok(self.0.id().is_none())
     }
 
     /// The stored key of this browser's session, if it has one yet.

@@ -24,6 +24,8 @@ pub struct WebConfig {
     pub jwks_max_age: chrono::Duration,
     /// Dynamic client registration.
     pub registration: Registration,
+    /// `[metrics] token`: opens `/metrics` on the public listener to this bearer token.
+    pub metrics_token: Option<lanyard_core::secret::Secret<String>>,
 }
 
 /// Who may use `/register` (RFC 7591).

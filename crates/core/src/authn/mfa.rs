@@ -156,21 +156,17 @@ impl Provider {
         Ok(())
     }
 
-    /// Audit an attempt refused because the username or address is throttled.
+    /// An attempt refused because the username or address is throttled. Logged, not written to
+    /// the audit table: refusals cost an attacker nothing (no hashing), so one row each would let
+    /// anyone grow the database at will; the lockout itself was audited when it began.
     pub(crate) async fn attempt_refused(
         &self,
         user_id: Option<Uuid>,
         ip: Option<&str>,
         method: &str,
     ) -> ProviderResult<()> {
-        self.audit(
-            "login_failed",
-            user_id,
-            None,
-            ip,
-            json!({ "method": method, "reason": "throttled" }),
-        )
-        .await
+        tracing::info!(target: "audit", kind = "login_throttled", user_id = ?user_id, ip, method, "sign-in attempt refused: throttled");
+        Ok(())
     }
 
     // ---- policy -------------------------------------------------------------------------------

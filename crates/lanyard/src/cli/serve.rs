@@ -18,6 +18,21 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| CliError::Failed(format!("cannot listen on {listen}: {e}")))?;
+    // Metrics on their own (private) address, when configured; never on the public listener
+    // without [metrics] token.
+    let metrics_server = match app.settings.metrics.listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                CliError::Failed(format!("cannot listen on {addr} ([metrics] listen): {e}"))
+            })?;
+            let ops = app.ops_router();
+            tracing::info!(listen = %addr, "metrics listener");
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(l, ops).await;
+            }))
+        }
+        None => None,
+    };
     let background = app.spawn_background();
     tracing::info!(%listen, %issuer, backend = app.db.backend(), startup_ms = started.elapsed().as_millis() as u64, "Lanyard is ready");
     eprintln!(
@@ -32,6 +47,9 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::Failed(format!("server error: {e}")))?;
     background.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     tracing::info!("shut down cleanly");
     Ok(())
 }

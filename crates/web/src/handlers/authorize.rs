@@ -152,6 +152,15 @@ pub async fn proceed(
         .await
         .map_err(WebError::from_provider_page)?;
     match (decision, auth) {
+        (Decision::Login, _) if browser.is_new().await? => {
+            // No session yet: store nothing for a request that may never show a page (a bot,
+            // a prefetch). The validated request travels sealed to the sign-in page, which
+            // keeps it once it is shown.
+            Ok(see_other(&with_query(
+                "/login",
+                &[("resume".into(), flow.seal(&s.provider))],
+            )))
+        }
         (Decision::Login, _) => {
             browser.put_flow(&flow).await?;
             Ok(see_other(&with_query(

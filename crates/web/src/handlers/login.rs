@@ -17,6 +17,8 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub struct LoginQuery {
     flow: Option<String>,
+    /// A sealed flow from `/authorize` for a browser that had no session yet.
+    resume: Option<String>,
 }
 
 pub(crate) async fn render(
@@ -81,8 +83,15 @@ pub(crate) async fn render(
 pub async fn login_page(
     State(s): State<AppState>,
     browser: Browser,
-    Query(q): Query<LoginQuery>,
+    Query(mut q): Query<LoginQuery>,
 ) -> Result<Response, WebError> {
+    if let Some(sealed) = q.resume.as_deref() {
+        // The page is shown now, so the pending sign-in is kept from here on.
+        let flow = crate::sessions::Flow::unseal(&s.provider, sealed, s.config.flow_lifetime)
+            .ok_or_else(WebError::flow_expired)?;
+        browser.put_flow(&flow).await?;
+        q.flow = Some(flow.id);
+    }
     let hint = match q.flow.as_deref() {
         Some(id) => load_flow(&s, &browser, Some(id))
             .await?

@@ -1,7 +1,8 @@
 //! Operations endpoints and static assets.
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use lanyard_core::secret::ct_eq;
 
 use crate::error::WebError;
 use crate::sessions::Browser;
@@ -23,6 +24,29 @@ pub async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
+/// `/metrics` on the public listener: only with `[metrics] token`, to that bearer token (the
+/// numbers describe the service's users and load; they are not for everyone).
+pub async fn public_metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(expected) = &s.config.metrics_token else {
+        return crate::router::not_found().await;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if ct_eq(presented.as_bytes(), expected.expose().as_bytes()) {
+        return metrics(State(s)).await;
+    }
+    let mut res = StatusCode::UNAUTHORIZED.into_response();
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"metrics\""),
+    );
+    res
+}
+
+/// Prometheus text format; on the `[metrics] listen` listener without a token.
 pub async fn metrics(State(s): State<AppState>) -> Response {
     let mut res = s.metrics.render().into_response();
     res.headers_mut().insert(

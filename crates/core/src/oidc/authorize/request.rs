@@ -274,9 +274,9 @@ pub fn parse(
         Some(Ok(c)) => c,
         Some(Err(msg)) => return fail(ErrorKind::InvalidRequest, msg),
     };
-    Ok(AuthorizeRequest {
+    let req = AuthorizeRequest {
         client_id: client.client_id.clone(),
-        target,
+        target: target.clone(),
         scopes,
         nonce: params.get("nonce").map(str::to_string),
         code_challenge,
@@ -289,8 +289,21 @@ pub fn parse(
             .map(scopes::parse)
             .unwrap_or_default(),
         claims,
-    })
+    };
+    // A pending sign-in is kept server-side until the user finishes: what one may weigh is
+    // bounded (each parameter alone may be up to MAX_PARAM_LEN).
+    if serde_json::to_vec(&req).map_or(true, |v| v.len() > MAX_REQUEST_BYTES) {
+        return fail(
+            ErrorKind::InvalidRequest,
+            "the authorization request is too large",
+        );
+    }
+    Ok(req)
 }
+
+/// The most a validated authorization request may weigh as stored (JSON), with every parameter
+/// it carries (state, nonce, login_hint, claims, ...).
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 
 /// OIDC Core 3.1.2.1: space-delimited; `none` must not be combined with another value.
 fn parse_prompt(raw: Option<&str>) -> Option<Prompt> {
@@ -475,6 +488,16 @@ mod tests {
         assert_eq!(
             run(&params(&[("max_age", "2147483647")])).unwrap().max_age,
             Some(2_147_483_647)
+        );
+        // Each parameter within its own limit, together too much to keep.
+        let big = "x".repeat(3000);
+        assert_eq!(
+            redirect_error(&params(&[
+                ("nonce", &big),
+                ("login_hint", &big),
+                ("acr_values", &big)
+            ])),
+            ErrorKind::InvalidRequest
         );
         assert_eq!(
             redirect_error(&params(&[("claims", "[1]")])),
