@@ -172,6 +172,12 @@ fn environment_overrides_win_over_the_file() {
             ("LANYARD_SESSIONS__IDLE_TIMEOUT", "1h"),
             ("LANYARD_PASSWORDS__ARGON2_MEMORY_KIB", "65536"),
             ("LANYARD_UI__PRODUCT_NAME", r#""2024""#),
+            ("LANYARD_MFA__REQUIRE_FOR_ALL", "true"),
+            ("LANYARD_LOCKOUT__CLIENT_MAX_FAILURES", "7"),
+            ("LANYARD_RATE_LIMITS__TOKEN_REQUESTS_PER_MINUTE", "9"),
+            ("LANYARD_REGISTRATION__MODE", "open"),
+            ("LANYARD_AUDIT__RETENTION", "30d"),
+            ("LANYARD_METRICS__LISTEN", "127.0.0.1:9464"),
             // Not overrides: the config path, and names outside the config's top-level keys.
             ("LANYARD_CONFIG", "/etc/lanyard/lanyard.toml"),
             ("LANYARD_TEST_DATABASE_URL", "postgres://elsewhere"),
@@ -188,6 +194,12 @@ fn environment_overrides_win_over_the_file() {
     assert_eq!(s.sessions.idle_timeout, Duration::from_secs(3600));
     assert_eq!(s.passwords.argon2.memory_kib, 65_536);
     assert_eq!(s.ui.product_name, "2024");
+    assert!(s.mfa.require_for_all);
+    assert_eq!(s.lockout.client_max_failures, 7);
+    assert_eq!(s.rate_limits.token_requests_per_minute, 9);
+    assert_eq!(s.registration, crate::RegistrationSettings::Open);
+    assert_eq!(s.audit.retention, Duration::from_secs(30 * 86_400));
+    assert_eq!(s.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
 }
 
 #[test]
