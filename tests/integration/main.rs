@@ -10,6 +10,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod conformance;
+mod drills;
 mod fake_upstream;
 mod federation;
 mod hardening;

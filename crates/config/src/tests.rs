@@ -13,6 +13,7 @@ use lanyard_core::secret::sha256;
 use super::*;
 
 mod problems;
+mod properties;
 
 const KEY: [u8; 32] = [7; 32];
 const CLIENT_SECRET: &str = "web-secret-0123456789";
@@ -22,7 +23,7 @@ fn key_b64() -> String {
 }
 
 /// The smallest valid file: an issuer and a key.
-fn minimal() -> String {
+pub(super) fn minimal() -> String {
     format!(
         "issuer = \"https://id.example.com/\"\n[encryption]\nkey = \"{}\"\n",
         key_b64()

@@ -7,6 +7,8 @@ pub mod crypto;
 pub mod federation;
 pub mod model;
 pub mod oidc;
+#[cfg(test)]
+mod proptests;
 pub mod provider;
 pub mod secret;
 pub mod store;
