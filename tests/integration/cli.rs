@@ -7,7 +7,7 @@ use crate::harness::{TestApp, fresh_db_url, test_config};
 
 /// The binary in the same target directory as this test. `scripts/test` builds it first
 /// (`cargo build -p lanyard`): cargo builds a binary for integration tests of its own package only.
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("lanyard");

@@ -190,7 +190,7 @@ async fn the_login_flow_timeout_bounds_the_second_step() {
     }
 }
 
-async fn web_rp(app: &TestApp) -> crate::rp::TestRp {
+pub(crate) async fn web_rp(app: &TestApp) -> crate::rp::TestRp {
     crate::rp::TestRp::new(
         app,
         "web",

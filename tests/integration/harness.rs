@@ -360,26 +360,37 @@ impl Browser {
     }
 
     pub async fn get(&mut self, url: &str) -> Page {
+        self.try_get(url).await.expect("GET")
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        self.try_post(url, form).await.expect("POST")
+    }
+
+    /// `get` for drills that must see a server going away.
+    pub async fn try_get(&mut self, url: &str) -> Result<Page, reqwest::Error> {
         let res = self
             .http
             .get(self.absolute(url))
             .header("cookie", self.cookie_header())
             .send()
-            .await
-            .expect("GET");
-        self.finish(res).await
+            .await?;
+        Ok(self.finish(res).await)
     }
 
-    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn try_post(
+        &mut self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<Page, reqwest::Error> {
         let res = self
             .http
             .post(self.absolute(url))
             .header("cookie", self.cookie_header())
             .form(form)
             .send()
-            .await
-            .expect("POST");
-        self.finish(res).await
+            .await?;
+        Ok(self.finish(res).await)
     }
 
     /// Follow redirects on our own origin until a page renders or we are sent elsewhere.
