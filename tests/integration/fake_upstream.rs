@@ -34,6 +34,8 @@ pub enum Fault {
     Hs256,
     /// `azp` names another client.
     WrongAzp,
+    /// A valid answer whose `auth_time` is two days old (a long-lived upstream session).
+    OldAuthTime,
 }
 
 struct Inner {
@@ -180,6 +182,9 @@ async fn token(
     });
     if fault == Fault::WrongAzp {
         claims["azp"] = json!("another-client");
+    }
+    if fault == Fault::OldAuthTime {
+        claims["auth_time"] = json!(now - 2 * 86_400);
     }
     if fault == Fault::NoEmail {
         let m = claims.as_object_mut().unwrap();

@@ -1052,6 +1052,26 @@ async fn missing_or_unverified_email_creates_and_links_nothing() {
     );
 }
 
+/// Issue "Hardening" 10: an upstream `auth_time` from long ago does not end the new local
+/// session at once: its lifetime counts from the local login.
+#[tokio::test]
+async fn an_old_upstream_auth_time_does_not_expire_the_new_session() {
+    let (app, fake) = with_fake("jit = true").await;
+    fake.set(Fault::OldAuthTime);
+    let (mut b, page) = attempt(&app).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/account"),
+        "{}",
+        page.body
+    );
+    let account = b.get("/account").await;
+    assert_eq!(
+        account.status, 200,
+        "signed in, although auth_time is two days old"
+    );
+}
+
 #[tokio::test]
 async fn an_upstream_that_times_out_is_a_clear_page() {
     let (app, fake) = with_fake("jit = true").await;
