@@ -22,7 +22,7 @@ test("a relying party signs a user in through the login and consent pages", asyn
   const page = await browser.newPage();
   await page.goto(rpUrl);
   await page.click("text=Log in with Lanyard");
-  await page.waitForURL(/\/login\?flow=/);
+  await page.waitForURL(/\/login\?(flow|resume)=/);
   assert.match(await page.textContent("body"), /Demo app/, "the login page names the app");
   await page.screenshot({ path: join(out, "login.png"), fullPage: true });
 

@@ -61,7 +61,7 @@ test("enroll TOTP on the account page, then sign in to a relying party with a co
   const rpPage = await rpContext.newPage();
   await rpPage.goto(rpUrl);
   await rpPage.click("text=Log in with Lanyard");
-  await rpPage.waitForURL(/\/login\?flow=/);
+  await rpPage.waitForURL(/\/login\?(flow|resume)=/);
   await rpPage.fill("input[name=username]", "bob");
   await rpPage.fill("input[name=password]", password);
   await rpPage.click("button[type=submit]");
