@@ -58,6 +58,7 @@ pub trait ClientStore: Send + Sync {
     async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
 }
 
+/// Authorization codes, grants and their refresh tokens (every token belongs to a grant).
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     async fn insert_code(&self, code: &AuthCode) -> StoreResult<()>;
@@ -91,6 +92,24 @@ pub trait GrantStore: Send + Sync {
     /// The clients a browser session (by its public `sid`) obtained a code or grant for, sorted:
     /// who to notify by back-channel logout.
     async fn clients_for_sid(&self, sid: &str) -> StoreResult<Vec<String>>;
+    /// Revokes every active grant of the user; returns how many.
+    async fn revoke_user_grants(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// What each user allowed each client (OIDC Core 3.1.2.4), remembered as a set of scopes.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn get_consent(&self, user_id: Uuid, client_id: &str) -> StoreResult<Option<Consent>>;
+    /// Insert or replace.
+    async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
+    /// Sorted by client id.
+    async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>>;
+    async fn delete_consent(&self, user_id: Uuid, client_id: &str) -> StoreResult<bool>;
+}
+
+/// Replay protection for client assertions (RFC 7523 3: a `jti` is accepted once).
+#[async_trait]
+pub trait AssertionStore: Send + Sync {
     /// Remembers a client assertion's jti until `expires_at`. False if it was already used
     /// (a replay).
     async fn remember_assertion(
@@ -99,12 +118,6 @@ pub trait GrantStore: Send + Sync {
         jti_hash: &[u8],
         expires_at: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Revokes every active grant of the user; returns how many.
-    async fn revoke_user_grants(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
-    async fn get_consent(&self, user_id: Uuid, client_id: &str) -> StoreResult<Option<Consent>>;
-    async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
-    async fn list_consents(&self, user_id: Uuid) -> StoreResult<Vec<Consent>>;
-    async fn delete_consent(&self, user_id: Uuid, client_id: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -297,6 +310,8 @@ pub trait Store:
     UserStore
     + ClientStore
     + GrantStore
+    + ConsentStore
+    + AssertionStore
     + KeyStore
     + SessionRecordStore
     + MfaStore
@@ -312,6 +327,8 @@ impl<T> Store for T where
     T: UserStore
         + ClientStore
         + GrantStore
+        + ConsentStore
+        + AssertionStore
         + KeyStore
         + SessionRecordStore
         + MfaStore

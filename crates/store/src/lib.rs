@@ -5,40 +5,50 @@
 //! natively typed schemas), and [`Database::store`] hands out the `Arc<dyn Store>` the rest of
 //! the application holds.
 //!
-//! How the two backends share code: every trait method is written once, in the
-//! `store_impl::impl_store!` macro, which is expanded for [`SqliteStore`] and for [`PgStore`]
-//! against their concrete sqlx pools. The SQL is static and shared (`$N` placeholders work on
-//! both), rows decode through row structs shared by both (`rows`), and the few real differences
-//! (how a write transaction begins, the advisory lock around first-start key creation, the
-//! backend's name) are small inherent items of each store struct that the macro calls. There is no
-//! `Any` driver and no per-method `if sqlite { .. } else { .. }`. A contract test suite
-//! (`tests/contract.rs`) holds both backends to the same behaviour.
+//! One file per aggregate (`users`, `clients`, `grants`, `consents`, `assertions`, `keys`,
+//! `sessions`, `mfa`, `throttle`, `groups`, `federation`, `audit`, `maintenance`), each with its
+//! SQL as constants at the top and its trait implemented once for [`SqlStore`]; how one body
+//! serves both backends is explained in `pool.rs`. Rows decode through row structs shared by both
+//! (`rows`). There is no `Any` driver and no per-method `if sqlite { .. } else { .. }`. A contract
+//! test suite (`tests/contract/`) holds both backends to the same behaviour.
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use lanyard_core::store::{Store, StoreError};
+use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migrate, MigrateError, Migration, MigrationType, Migrator};
-use sqlx::{Pool, SqlSafeStr};
 
+mod assertions;
+mod audit;
+mod clients;
+mod consents;
 mod error;
+mod federation;
+mod grants;
+mod groups;
+mod keys;
+mod maintenance;
+mod mfa;
+mod pool;
 mod postgres;
 mod rows;
+mod sessions;
 mod sqlite;
-mod store_impl;
+mod throttle;
+mod users;
 
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+use pool::Pool;
+
+/// Every store trait, on whichever database the pool reaches.
+#[derive(Debug, Clone)]
+pub(crate) struct SqlStore {
+    pool: Pool,
+}
 
 /// A connection pool to the configured database.
 #[derive(Debug, Clone)]
 pub struct Database {
-    pool: Backend,
-}
-
-#[derive(Debug, Clone)]
-enum Backend {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
+    pool: Pool,
 }
 
 impl Database {
@@ -52,9 +62,9 @@ impl Database {
     /// and database, never the password. Any other scheme is refused by name.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Database, StoreError> {
         let pool = match scheme(url).as_deref() {
-            Some("sqlite") => Backend::Sqlite(sqlite::connect(url, max_connections).await?),
+            Some("sqlite") => Pool::Sqlite(sqlite::connect(url, max_connections).await?),
             Some("postgres" | "postgresql") => {
-                Backend::Postgres(postgres::connect(url, max_connections).await?)
+                Pool::Postgres(postgres::connect(url, max_connections).await?)
             }
             Some(other) => {
                 return Err(StoreError::Unavailable(format!(
@@ -76,8 +86,8 @@ impl Database {
     /// changed or unknown applied migration is refused (`Corrupt`).
     pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
         let applied = match &self.pool {
-            Backend::Sqlite(pool) => run_migrations(pool, sqlite::MIGRATIONS).await?,
-            Backend::Postgres(pool) => run_migrations(pool, postgres::MIGRATIONS).await?,
+            Pool::Sqlite(pool) => run_migrations(pool, sqlite::MIGRATIONS).await?,
+            Pool::Postgres(pool) => run_migrations(pool, postgres::MIGRATIONS).await?,
         };
         if !applied.is_empty() {
             tracing::info!(backend = self.backend(), versions = ?applied, "applied database migrations");
@@ -86,25 +96,21 @@ impl Database {
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
-        match &self.pool {
-            Backend::Sqlite(pool) => Arc::new(SqliteStore::new(pool.clone())),
-            Backend::Postgres(pool) => Arc::new(PgStore::new(pool.clone())),
-        }
+        Arc::new(SqlStore {
+            pool: self.pool.clone(),
+        })
     }
 
     /// "sqlite" or "postgres".
     pub fn backend(&self) -> &'static str {
-        match &self.pool {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Postgres(_) => "postgres",
-        }
+        self.pool.backend()
     }
 
     /// Closes every connection; waits for borrowed ones to come back.
     pub async fn close(&self) {
         match &self.pool {
-            Backend::Sqlite(pool) => pool.close().await,
-            Backend::Postgres(pool) => pool.close().await,
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
         }
     }
 }
@@ -131,7 +137,7 @@ fn scheme(url: &str) -> Option<String> {
 /// exactly which versions it applied, and its future stays `Send` (`Migrator::run` needs a
 /// higher-ranked `Acquire` bound that makes a generic caller's future lose `Send`).
 async fn run_migrations<DB>(
-    pool: &Pool<DB>,
+    pool: &sqlx::Pool<DB>,
     migrations: &[(i64, &'static str, &'static str)],
 ) -> Result<Vec<i64>, StoreError>
 where

@@ -3,8 +3,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use lanyard_core::store::StoreError;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::map_err;
 
@@ -41,41 +40,6 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0006_hardening.sql"),
     ),
 ];
-
-/// `pg_advisory_xact_lock` key serialising first-start signing-key creation across replicas
-/// ("lanyard" + "keys" in ASCII, so it cannot collide with sqlx's migration lock by accident).
-const SIGNING_KEYS_LOCK: i64 = 0x6c61_6e79_6172_6b79;
-
-/// Implements every store trait on a PostgreSQL pool (see `store_impl` for the shared bodies).
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
-}
-
-impl PgStore {
-    const BACKEND: &'static str = "postgres";
-
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
-    /// READ COMMITTED; the statements that must be single-use guard themselves with
-    /// `WHERE used_at IS NULL`, which PostgreSQL re-checks after waiting on a row lock.
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
-    }
-
-    /// Held until the transaction ends, so two replicas starting at once insert one key per alg.
-    async fn lock_signing_keys(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SIGNING_KEYS_LOCK)
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
-}
-
-crate::store_impl::impl_store!(PgStore);
 
 /// Parses a `postgres://` URL; the error never repeats the URL (it may hold a password).
 pub(crate) fn options(url: &str) -> Result<PgConnectOptions, StoreError> {

@@ -4,10 +4,8 @@ use std::time::Duration;
 
 use lanyard_core::store::StoreError;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
 
 use crate::error::map_err;
 
@@ -44,33 +42,6 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0006_hardening.sql"),
     ),
 ];
-
-/// Implements every store trait on an SQLite pool (see `store_impl` for the shared bodies).
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
-
-impl SqliteStore {
-    const BACKEND: &'static str = "sqlite";
-
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
-    }
-
-    /// `BEGIN IMMEDIATE` takes the write lock up front (waiting up to `busy_timeout`), so a
-    /// transaction that reads before it writes never fails with "database is locked" on upgrade.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    /// Nothing to do: the `BEGIN IMMEDIATE` write transaction already excludes other writers.
-    async fn lock_signing_keys(_conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-        Ok(())
-    }
-}
-
-crate::store_impl::impl_store!(SqliteStore);
 
 #[cfg(unix)]
 fn create_private(path: &std::path::Path) -> std::io::Result<()> {
