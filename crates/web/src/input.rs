@@ -5,9 +5,9 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use base64::Engine;
+use lanyard_core::oidc::client_auth::ClientCredentials;
 use lanyard_core::oidc::error::OAuthError;
 use lanyard_core::oidc::params::Params;
-use lanyard_core::oidc::token::ClientCredentials;
 use lanyard_core::secret::Secret;
 use std::net::SocketAddr;
 

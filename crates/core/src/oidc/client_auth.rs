@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::{AuthMethod, Client};
-use crate::oidc::error::OAuthError;
+use crate::oidc::error::{OAuthError, ProviderResult};
+use crate::provider::Provider;
+use crate::secret::{ct_eq, sha256};
 
 /// RFC 7523 2.2.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -82,6 +84,64 @@ pub fn verify_assertion(
         jti: jti.to_string(),
         expires_at: DateTime::from_timestamp(exp, 0).ok_or_else(bad)?,
     })
+}
+
+/// How the client presented itself (RFC 6749 2.3.1). The web layer fills this in; it has already
+/// refused requests that used more than one method.
+#[derive(Debug, Clone)]
+pub enum ClientCredentials {
+    Secret {
+        client_id: String,
+        secret: crate::secret::Secret<String>,
+    },
+    Public {
+        client_id: String,
+    },
+    /// `private_key_jwt` (RFC 7523 2.2): verified by the web layer, which can fetch `jwks_uri`.
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
+}
+
+impl ClientCredentials {
+    /// The client the credentials claim to be.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Secret { client_id, .. }
+            | Self::Public { client_id }
+            | Self::Assertion { client_id, .. } => client_id,
+        }
+    }
+}
+
+impl Provider {
+    /// RFC 6749 2.3.1: secrets are compared as SHA-256 digests in constant time. A confidential
+    /// client may use either secret method; a public client only `none`.
+    pub async fn authenticate_client(&self, creds: &ClientCredentials) -> ProviderResult<Client> {
+        let client_id = creds.client_id();
+        // Secrets never authenticate a private_key_jwt client (OIDC Core 9: one method each).
+        let Some(client) = self.store.get_client(client_id).await? else {
+            return Err(OAuthError::invalid_client().into());
+        };
+        let ok = match (creds, &client.secret_hash) {
+            (ClientCredentials::Secret { secret, .. }, Some(hash))
+                if matches!(
+                    client.auth_method,
+                    AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+                ) =>
+            {
+                ct_eq(&sha256(secret.expose().as_bytes()), hash)
+            }
+            (ClientCredentials::Public { .. }, _) => client.is_public(),
+            _ => false,
+        };
+        if ok {
+            Ok(client)
+        } else {
+            Err(OAuthError::invalid_client().into())
+        }
+    }
 }
 
 #[cfg(test)]

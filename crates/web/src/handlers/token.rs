@@ -4,8 +4,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use lanyard_core::oidc::client_auth;
+use lanyard_core::oidc::client_auth::ClientCredentials;
 use lanyard_core::oidc::error::{ErrorKind, OAuthError};
-use lanyard_core::oidc::token::{BearerError, ClientCredentials, UserinfoResponse};
+use lanyard_core::oidc::token::{BearerError, UserinfoResponse};
 
 use crate::error::{JsonError, WebError, too_many_json};
 use crate::input::{ClientIp, Input, client_credentials};
