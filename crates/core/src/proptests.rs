@@ -13,7 +13,8 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use crate::model::{AuthMethod, Client, SigningAlg};
-use crate::oidc::authorize::request::{self, Checks, MAX_AGE_LIMIT, MAX_REQUEST_BYTES};
+use crate::oidc::authorize::MAX_REQUEST_BYTES;
+use crate::oidc::authorize::request::{self, Checks, MAX_AGE_LIMIT};
 use crate::oidc::claims::ClaimsRequest;
 use crate::oidc::params::Params;
 use crate::oidc::{client_auth, jws, registration, request_object, scopes, uris};

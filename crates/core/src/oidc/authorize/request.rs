@@ -4,9 +4,10 @@
 //! validated redirect URI.
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Client, GrantType};
+use super::checks::CHECKS;
+use crate::model::Client;
 use crate::oidc::claims::ClaimsRequest;
-use crate::oidc::error::{ErrorKind, OAuthError};
+use crate::oidc::error::OAuthError;
 use crate::oidc::params::Params;
 use crate::oidc::scopes;
 
@@ -128,13 +129,6 @@ pub fn redirect_target(
     Ok(target)
 }
 
-/// RFC 7636 4.1: 43-128 characters of [A-Z a-z 0-9 - . _ ~].
-pub fn valid_pkce_value(v: &str) -> bool {
-    (43..=128).contains(&v.len())
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-}
-
 /// OIDC Core 3.1.2.1 gives `max_age` no upper bound; Lanyard accepts what fits a signed 32-bit
 /// integer (68 years, the largest value clients commonly send for "any age").
 pub const MAX_AGE_LIMIT: i64 = i32::MAX as i64;
@@ -143,191 +137,41 @@ pub struct Checks {
     pub require_pkce_for_all: bool,
 }
 
-/// Step 2: everything else, with errors redirected to `target`.
+/// Step 2: everything else, with errors redirected to `target`: the named checks of
+/// `authorize::checks`, in spec order.
 pub fn parse(
     params: &Params,
     client: &Client,
     target: RedirectTarget,
     checks: &Checks,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
-    let fail = |kind: ErrorKind, msg: &'static str| {
-        Err(AuthorizeError::Redirect(
-            target.clone(),
-            OAuthError::new(kind, msg),
-        ))
-    };
-    if let Some(msg) = params.first_malformed() {
-        return Err(AuthorizeError::Redirect(
-            target.clone(),
-            OAuthError::invalid_request(msg),
-        ));
-    }
-    // OIDC Core 6: request objects are not supported (discovery says so).
-    if params.get("request").is_some() {
-        return fail(
-            ErrorKind::RequestNotSupported,
-            "request objects are not supported",
-        );
-    }
-    if params.get("request_uri").is_some() {
-        return fail(
-            ErrorKind::RequestUriNotSupported,
-            "request_uri is not supported",
-        );
-    }
-    match params.get("response_type") {
-        None => return fail(ErrorKind::InvalidRequest, "response_type is required"),
-        Some("code") => {}
-        Some(_) => {
-            return fail(
-                ErrorKind::UnsupportedResponseType,
-                "only response_type=code is supported",
-            );
-        }
-    }
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return fail(
-            ErrorKind::UnauthorizedClient,
-            "this client may not use the authorization code grant",
-        );
-    }
-    let scopes = scopes::parse(params.get("scope").unwrap_or(""));
-    if !scopes::has(&scopes, "openid") {
-        return fail(ErrorKind::InvalidScope, "the openid scope is required");
-    }
-    if scopes
-        .iter()
-        .any(|s| !scopes::SUPPORTED.contains(&s.as_str()))
-    {
-        return fail(
-            ErrorKind::InvalidScope,
-            "the request includes an unknown scope",
-        );
-    }
-    if scopes.iter().any(|s| !client.allows_scope(s)) {
-        return fail(
-            ErrorKind::InvalidScope,
-            "the request includes a scope this client may not use",
-        );
-    }
-    // RFC 7636 4.3 / 4.4.1: only S256; `plain` (the default method) is refused.
-    let code_challenge = match (
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-    ) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            return fail(
-                ErrorKind::InvalidRequest,
-                "code_challenge_method without code_challenge",
-            );
-        }
-        (Some(_), None | Some("plain")) => {
-            return fail(
-                ErrorKind::InvalidRequest,
-                "code_challenge_method must be S256",
-            );
-        }
-        (Some(c), Some("S256")) if valid_pkce_value(c) => Some(c.to_string()),
-        (Some(_), Some("S256")) => {
-            return fail(ErrorKind::InvalidRequest, "code_challenge is malformed");
-        }
-        (Some(_), Some(_)) => {
-            return fail(
-                ErrorKind::InvalidRequest,
-                "code_challenge_method must be S256",
-            );
-        }
-    };
-    if code_challenge.is_none()
-        && (client.is_public() || client.require_pkce || checks.require_pkce_for_all)
-    {
-        return fail(
-            ErrorKind::InvalidRequest,
-            "PKCE (code_challenge with S256) is required for this client",
-        );
-    }
-    let prompt = match parse_prompt(params.get("prompt")) {
-        Some(p) => p,
-        None => {
-            return fail(
-                ErrorKind::InvalidRequest,
-                "prompt has an unknown value, or combines none with another value",
-            );
-        }
-    };
-    let max_age = match params.get("max_age").map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(n)) if (0..=MAX_AGE_LIMIT).contains(&n) => Some(n),
-        Some(_) => {
-            return fail(
-                ErrorKind::InvalidRequest,
-                "max_age must be an integer from 0 to 2147483647",
-            );
-        }
-    };
-    let claims = match params
-        .get("claims")
-        .map(|raw| ClaimsRequest::parse(raw, client))
-    {
-        None => None,
-        Some(Ok(c)) => c,
-        Some(Err(msg)) => return fail(ErrorKind::InvalidRequest, msg),
-    };
-    let req = AuthorizeRequest {
+    let mut req = AuthorizeRequest {
         client_id: client.client_id.clone(),
         target: target.clone(),
-        scopes,
+        scopes: Vec::new(),
         nonce: params.get("nonce").map(str::to_string),
-        code_challenge,
-        prompt,
-        max_age,
+        code_challenge: None,
+        prompt: Prompt::default(),
+        max_age: None,
         login_hint: params.get("login_hint").map(str::to_string),
         hint_sub: None,
         acr_values: params
             .get("acr_values")
             .map(scopes::parse)
             .unwrap_or_default(),
-        claims,
+        claims: None,
     };
-    // A pending sign-in is kept server-side until the user finishes: what one may weigh is
-    // bounded (each parameter alone may be up to MAX_PARAM_LEN).
-    if serde_json::to_vec(&req).map_or(true, |v| v.len() > MAX_REQUEST_BYTES) {
-        return fail(
-            ErrorKind::InvalidRequest,
-            "the authorization request is too large",
-        );
+    for (_, check) in CHECKS {
+        check(params, client, checks, &mut req)
+            .map_err(|e| AuthorizeError::Redirect(target.clone(), e))?;
     }
     Ok(req)
-}
-
-/// The most a validated authorization request may weigh as stored (JSON), with every parameter
-/// it carries (state, nonce, login_hint, claims, ...).
-pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
-
-/// OIDC Core 3.1.2.1: space-delimited; `none` must not be combined with another value.
-fn parse_prompt(raw: Option<&str>) -> Option<Prompt> {
-    let mut p = Prompt::default();
-    let values = scopes::parse(raw.unwrap_or(""));
-    for v in &values {
-        match v.as_str() {
-            "none" => p.none = true,
-            "login" => p.login = true,
-            "consent" => p.consent = true,
-            "select_account" => p.select_account = true,
-            _ => return None,
-        }
-    }
-    if p.none && values.len() > 1 {
-        return None;
-    }
-    Some(p)
 }
 
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
-    use crate::model::{AuthMethod, SigningAlg};
+    use crate::model::{AuthMethod, GrantType, SigningAlg};
 
     pub(crate) fn client() -> Client {
         Client {
@@ -362,6 +206,7 @@ pub(crate) mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::tests_support::client;
+    use crate::oidc::error::ErrorKind;
     use super::*;
 
     fn params(extra: &[(&str, &str)]) -> Params {
@@ -502,10 +347,6 @@ mod tests {
         assert_eq!(
             redirect_error(&params(&[("claims", "[1]")])),
             ErrorKind::InvalidRequest
-        );
-        assert_eq!(
-            redirect_error(&params(&[("request", "x.y.z")])),
-            ErrorKind::RequestNotSupported
         );
         assert_eq!(
             redirect_error(&params(&[("response_mode", "fragment")])),

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use super::TokenResponse;
 use super::issue::{Exchange, Issuance};
 use crate::model::{AuthCode, Client, Grant, GrantType, Redeemed, RefreshToken};
-use crate::oidc::authorize::request::valid_pkce_value;
+use crate::oidc::authorize::valid_pkce_value;
 use crate::oidc::error::{ErrorKind, OAuthError, ProviderResult};
 use crate::oidc::params::Params;
 use crate::oidc::scopes;
