@@ -1393,7 +1393,7 @@ async fn oidcc_server_rotate_keys() {
     )
     .await
     .unwrap();
-    o.app.app.state.provider.keys.reload().await.unwrap();
+    o.app.app.state.provider.reload_keys().await.unwrap();
     let after = jwks(&o.app).await;
     assert!(after.contains(&new.kid), "the new key is published at once");
     for kid in &before {
@@ -1417,7 +1417,7 @@ async fn oidcc_server_rotate_keys() {
     o.app
         .clock
         .advance(Duration::minutes(5) + Duration::seconds(1));
-    o.app.app.state.provider.keys.reload().await.unwrap();
+    o.app.app.state.provider.reload_keys().await.unwrap();
     let s = refreshed.start(&[], &[("prompt", "login")]);
     let r = o.authorize(&mut b, &s.url).await;
     let code = r.param("code").unwrap().to_string();

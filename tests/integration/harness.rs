@@ -173,7 +173,7 @@ impl TestApp {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        let store = app.state.provider.store.clone();
+        let store = app.db.store();
         Self {
             issuer: format!("http://127.0.0.1:{}", addr.port()),
             clock,

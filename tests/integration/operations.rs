@@ -108,7 +108,7 @@ async fn key_rotation_publishes_before_it_signs() {
     )
     .await
     .unwrap();
-    assert!(provider.keys.reload().await.unwrap());
+    assert!(provider.reload_keys().await.unwrap());
     let jwks: Value = app
         .http()
         .get(app.url("/jwks"))

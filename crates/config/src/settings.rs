@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lanyard_core::ProviderConfig;
-use lanyard_core::authn::mfa::MfaPolicy;
+use lanyard_core::authn::MfaPolicy;
 use lanyard_core::authn::password::Argon2Params;
 use lanyard_core::authn::throttle::ThrottlePolicy;
 use lanyard_core::model::{Client, SigningAlg};

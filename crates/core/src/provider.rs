@@ -3,25 +3,21 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::authn::mfa::MfaPolicy;
-use crate::authn::password::{PasswordHasherPool, Verified};
+use crate::accounts::Accounts;
+use crate::authn::MfaPolicy;
+use crate::authn::password::PasswordHasherPool;
 use crate::authn::throttle::ThrottlePolicy;
-use crate::authn::{ACR_PWD, Authenticated, LoginFailure};
 use crate::clock::Clock;
 use crate::crypto::Cipher;
-use crate::model::{AuditEvent, AuthCode, Client, Consent, SigningAlg, User};
-use crate::oidc::authorize::request::{self, Checks};
-use crate::oidc::authorize::{
-    AuthorizeError, AuthorizeRequest, Decision, FlowState, RedirectTarget, decide,
-};
-use crate::oidc::error::{OAuthError, ProviderResult};
+use crate::fetch::Fetch;
+use crate::model::{Client, SigningAlg};
+use crate::oidc::discovery;
+use crate::oidc::error::ProviderResult;
 use crate::oidc::keys::KeyManager;
-use crate::oidc::params::Params;
-use crate::oidc::{discovery, scopes};
-use crate::secret::{Secret, hash_token, random_token};
+use crate::secret::Secret;
 use crate::store::Store;
 
 /// Protocol settings the provider needs (the config crate fills this from the file).
@@ -52,12 +48,22 @@ pub struct ProviderConfig {
     pub pairwise_salt: Option<Secret<String>>,
 }
 
+/// What one round of `Provider::housekeeping` did, step by step.
+#[derive(Debug)]
+pub struct Housekeeping {
+    pub expired: ProviderResult<crate::model::PurgeReport>,
+    pub audit: ProviderResult<u64>,
+    pub keys: ProviderResult<u64>,
+}
+
 pub struct Provider {
-    pub config: ProviderConfig,
-    pub store: Arc<dyn Store>,
-    pub keys: Arc<KeyManager>,
-    pub clock: Arc<dyn Clock>,
-    pub passwords: PasswordHasherPool,
+    pub(crate) config: ProviderConfig,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: Arc<KeyManager>,
+    /// Documents clients name by URL (`jwks_uri`, `request_uri`, `sector_identifier_uri`).
+    pub(crate) fetch: Arc<dyn Fetch>,
+    /// User lifecycle operations, shared with the CLI.
+    pub(crate) accounts: Accounts,
     /// Encrypts TOTP secrets at rest (signing keys have their own copy in `keys`).
     pub(crate) cipher: Arc<Cipher>,
     discovery: Arc<[u8]>,
@@ -71,23 +77,19 @@ impl std::fmt::Debug for Provider {
     }
 }
 
-/// The parts of a verified `id_token_hint` that matter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdTokenHint {
-    pub sub: String,
-    pub client_id: String,
-    pub sid: Option<String>,
+/// What a `Provider` works with besides its settings: the storage, signing keys, clock,
+/// password hasher, encryption key and document fetcher.
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyManager>,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: PasswordHasherPool,
+    pub cipher: Arc<Cipher>,
+    pub fetch: Arc<dyn Fetch>,
 }
 
 impl Provider {
-    pub fn new(
-        config: ProviderConfig,
-        store: Arc<dyn Store>,
-        keys: Arc<KeyManager>,
-        clock: Arc<dyn Clock>,
-        passwords: PasswordHasherPool,
-        cipher: Arc<Cipher>,
-    ) -> Self {
+    pub fn new(config: ProviderConfig, ports: Ports) -> Self {
         let discovery = discovery::document(
             &config.issuer,
             &config.algorithms,
@@ -96,19 +98,76 @@ impl Provider {
             config.pairwise_salt.is_some(),
         )
         .to_string();
+        let accounts = Accounts::new(
+            ports.store.clone(),
+            ports.cipher.clone(),
+            ports.passwords,
+            ports.clock,
+        );
         Self {
             config,
-            store,
-            keys,
-            clock,
-            passwords,
-            cipher,
+            store: ports.store,
+            keys: ports.keys,
+            fetch: ports.fetch,
+            accounts,
+            cipher: ports.cipher,
             discovery: Arc::from(discovery.into_bytes()),
         }
     }
 
+    pub fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.accounts.now()
+    }
+
+    /// The published JWK Set, ready to serve.
+    pub fn jwks(&self) -> Arc<[u8]> {
+        self.keys.jwks()
+    }
+
+    /// A registered client, by id.
+    pub async fn client(&self, client_id: &str) -> ProviderResult<Option<Client>> {
+        Ok(self.store.get_client(client_id).await?)
+    }
+
+    /// Pick up signing keys rotated by the CLI or another replica. True when they changed.
+    pub async fn reload_keys(&self) -> ProviderResult<bool> {
+        self.keys.reload().await
+    }
+
+    /// Periodic clean-up: expired rows, audit events older than `audit_retention`, and retired
+    /// signing keys no token can still need. Each step runs even if another failed.
+    pub async fn housekeeping(&self, audit_retention: Duration) -> Housekeeping {
+        let now = self.now();
+        let longest = self
+            .config
+            .access_token_lifetime
+            .max(self.config.id_token_lifetime);
+        Housekeeping {
+            expired: self.store.purge_expired(now).await.map_err(Into::into),
+            audit: self
+                .store
+                .purge_audit(now - audit_retention)
+                .await
+                .map_err(Into::into),
+            keys: crate::oidc::keys::purge_retired(self.store.as_ref(), now, longest).await,
+        }
+    }
+
+    /// `/readyz`: the database answers.
+    pub async fn ready(&self) -> ProviderResult<()> {
+        Ok(self.store.ping().await?)
     }
 
     /// The `sid` a client sees: the session id, or for a pairwise client a value derived from
@@ -166,316 +225,8 @@ impl Provider {
         ip: Option<&str>,
         detail: Value,
     ) -> ProviderResult<()> {
-        let event = AuditEvent {
-            id: Uuid::now_v7(),
-            at: self.now(),
-            kind: kind.to_string(),
-            user_id,
-            client_id: client_id.map(str::to_string),
-            ip: ip.map(str::to_string),
-            detail,
-        };
-        tracing::info!(target: "audit", kind, user_id = ?event.user_id, client_id, ip, detail = %event.detail, "audit event");
-        self.store.audit(&event).await?;
-        Ok(())
-    }
-
-    // ---- authorization endpoint -------------------------------------------------------------
-
-    /// Validate an authorization request (OIDC Core 3.1.2.2). The outer error is infrastructure;
-    /// the inner one says whether to show a page or redirect.
-    pub async fn validate_authorize(
-        &self,
-        params: &Params,
-    ) -> ProviderResult<Result<(AuthorizeRequest, Client), AuthorizeError>> {
-        let client = match params.get("client_id") {
-            Some(id) => self.store.get_client(id).await?,
-            None => None,
-        };
-        let target = match request::redirect_target(params, client.as_ref()) {
-            Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
-        };
-        let Some(client) = client else {
-            return Ok(Err(AuthorizeError::Page("Unknown application.".into())));
-        };
-        let checks = Checks {
-            require_pkce_for_all: self.config.require_pkce_for_all,
-        };
-        let mut req = match request::parse(params, &client, target.clone(), &checks) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Some(hint) = params.get("id_token_hint") {
-            match self.verify_id_token_hint(hint) {
-                Some(h) => req.hint_sub = Some(h.sub),
-                None => {
-                    let err = OAuthError::invalid_request(
-                        "id_token_hint is not an ID token issued by this provider",
-                    );
-                    return Ok(Err(AuthorizeError::Redirect(target, err)));
-                }
-            }
-        }
-        Ok(Ok((req, client)))
-    }
-
-    pub async fn decide(
-        &self,
-        req: &AuthorizeRequest,
-        client: &Client,
-        auth: Option<&Authenticated>,
-        fresh_login: bool,
-        consented: bool,
-    ) -> ProviderResult<Decision> {
-        let mfa_required = match auth {
-            Some(a) if !a.is_mfa() => {
-                self.mfa_required(a.user_id, Some(client), &req.acr_values)
-                    .await?
-            }
-            _ => false,
-        };
-        let flow = FlowState {
-            fresh_login,
-            consented,
-            mfa_required,
-        };
-        // A pairwise client's id_token_hint carries its pairwise sub: compare in that space.
-        let translated;
-        let req = match (auth, &req.hint_sub) {
-            (Some(a), Some(hint)) if client.pairwise_sector.is_some() => {
-                let mut r = req.clone();
-                if *hint == self.subject(client, a.user_id) {
-                    r.hint_sub = Some(a.user_id.to_string());
-                }
-                translated = r;
-                &translated
-            }
-            _ => req,
-        };
-        let consent = match auth {
-            Some(a) if !client.trusted && !consented => {
-                self.store.get_consent(a.user_id, &client.client_id).await?
-            }
-            _ => None,
-        };
-        // A session whose user was disabled or deleted since it began counts as no session.
-        let auth = match auth {
-            Some(a) => match self.store.get_user(a.user_id).await? {
-                Some(u) if !u.disabled => Some(a),
-                _ => None,
-            },
-            None => None,
-        };
-        Ok(decide(
-            req,
-            client,
-            auth,
-            flow,
-            consent.as_ref(),
-            self.now(),
-        ))
-    }
-
-    pub async fn record_consent(
-        &self,
-        user_id: Uuid,
-        req: &AuthorizeRequest,
-    ) -> ProviderResult<()> {
-        let mut scopes = crate::oidc::authorize::decide::needed_scopes(req);
-        if let Some(old) = self.store.get_consent(user_id, &req.client_id).await? {
-            for s in old.scopes {
-                if !scopes::has(&scopes, &s) {
-                    scopes.push(s);
-                }
-            }
-        }
-        let consent = Consent {
-            user_id,
-            client_id: req.client_id.clone(),
-            scopes,
-            granted_at: self.now(),
-        };
-        self.store.put_consent(&consent).await?;
-        self.audit(
-            "consent_granted",
-            Some(user_id),
-            Some(&req.client_id),
-            None,
-            json!({ "scopes": consent.scopes }),
-        )
-        .await
-    }
-
-    /// Issue an authorization code and return the response parameters (RFC 6749 4.1.2, RFC 9207).
-    pub async fn issue_code(
-        &self,
-        req: &AuthorizeRequest,
-        auth: &Authenticated,
-    ) -> ProviderResult<Vec<(String, String)>> {
-        let code = random_token();
-        let now = self.now();
-        let record = AuthCode {
-            code_hash: hash_token(&code),
-            grant_id: Uuid::new_v4(),
-            client_id: req.client_id.clone(),
-            user_id: auth.user_id,
-            redirect_uri: req.target.redirect_uri.clone(),
-            code_challenge: req.code_challenge.clone(),
-            nonce: req.nonce.clone(),
-            scopes: req.scopes.clone(),
-            claims: req.claims.clone(),
-            sid: auth.sid.clone(),
-            auth_time: auth.auth_time,
-            amr: auth.amr.clone(),
-            acr: Some(auth.acr.clone()),
-            created_at: now,
-            expires_at: now + self.config.code_lifetime,
-        };
-        self.store.insert_code(&record).await?;
-        let mut out = vec![("code".to_string(), code)];
-        if let Some(s) = &req.target.state {
-            out.push(("state".into(), s.clone()));
-        }
-        out.push(("iss".into(), self.config.issuer.clone()));
-        Ok(out)
-    }
-
-    /// Error response parameters for a validated redirect target (RFC 6749 4.1.2.1, RFC 9207).
-    pub fn error_params(&self, target: &RedirectTarget, err: &OAuthError) -> Vec<(String, String)> {
-        let mut out = vec![
-            ("error".to_string(), err.kind.as_str().to_string()),
-            ("error_description".to_string(), err.description.to_string()),
-        ];
-        if let Some(s) = &target.state {
-            out.push(("state".into(), s.clone()));
-        }
-        out.push(("iss".into(), self.config.issuer.clone()));
-        out
-    }
-
-    // ---- login --------------------------------------------------------------------------------
-
-    /// Check a username and password. Unknown users cost the same as known ones; a correct
-    /// bcrypt or weaker argon2 hash is upgraded in place. A throttled username or address is
-    /// refused before any hashing (DESIGN §3), with the same answer whether the user exists.
-    pub async fn login_password(
-        &self,
-        username: &str,
-        password: Secret<String>,
-        ip: Option<&str>,
-    ) -> ProviderResult<Result<User, LoginFailure>> {
-        let username = normalize_username(username);
-        let attempt = match self.begin_attempt(&username, ip).await? {
-            Ok(a) => a,
-            Err(until) => {
-                self.attempt_refused(None, ip, "pwd").await?;
-                return Ok(Err(LoginFailure::Throttled(until)));
-            }
-        };
-        let user = self.store.find_user_by_username(&username).await?;
-        let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        let verdict = self
-            .passwords
-            .verify(password, stored)
+        self.accounts
+            .audit(kind, user_id, client_id, ip, detail)
             .await
-            .map_err(crate::oidc::error::ProviderError::internal)?;
-        match (user, verdict) {
-            (Some(u), Verified::Yes | Verified::YesRehash(_)) if u.disabled => {
-                // The password was right: not a guess to count.
-                self.attempt_succeeded(attempt).await?;
-                self.audit(
-                    "login_failed",
-                    Some(u.id),
-                    None,
-                    ip,
-                    json!({ "method": "pwd", "reason": "disabled" }),
-                )
-                .await?;
-                Ok(Err(LoginFailure::Disabled))
-            }
-            (Some(u), Verified::YesRehash(new_hash)) => {
-                self.attempt_succeeded(attempt).await?;
-                self.store
-                    .set_password_hash(u.id, &new_hash, self.now())
-                    .await?;
-                tracing::info!(user_id = %u.id, "upgraded stored password hash");
-                Ok(Ok(u))
-            }
-            (Some(u), Verified::Yes) => {
-                self.attempt_succeeded(attempt).await?;
-                Ok(Ok(u))
-            }
-            (u, _) => {
-                let failure = LoginFailure::BadCredentials;
-                self.attempt_failed(attempt, u.map(|u| u.id), ip, "pwd", failure.reason())
-                    .await?;
-                Ok(Err(failure))
-            }
-        }
     }
-
-    /// Start an authenticated browser session for `user` after the password step. `user` is
-    /// the record the password was checked against: its epoch binds the session to it.
-    pub fn authenticated(&self, user: &User) -> Authenticated {
-        let now = self.now();
-        Authenticated {
-            user_id: user.id,
-            sid: random_token(),
-            auth_time: now,
-            login_at: now,
-            epoch: user.session_epoch,
-            amr: vec!["pwd".into()],
-            acr: ACR_PWD.into(),
-            upstream: None,
-        }
-    }
-
-    // ---- tokens (see oidc/token.rs) -------------------------------------------------------------
-
-    /// Verify an ID token we issued, for `id_token_hint` (OIDC Core 3.1.2.1; RP-Initiated Logout 2).
-    /// Expired hints are accepted: they identify, they do not authenticate.
-    pub fn verify_id_token_hint(&self, token: &str) -> Option<IdTokenHint> {
-        let (claims, typ, _) = self.keys.verify(token)?;
-        if typ.as_deref().is_some_and(|t| t != "JWT")
-            || claims.get("iss")?.as_str()? != self.config.issuer
-            || claims.get("exp").and_then(Value::as_i64).is_none()
-        {
-            return None;
-        }
-        let client_id = match claims.get("aud")? {
-            Value::String(s) => s.clone(),
-            Value::Array(a) => a.first()?.as_str()?.to_string(),
-            _ => return None,
-        };
-        Some(IdTokenHint {
-            sub: claims.get("sub")?.as_str()?.to_string(),
-            client_id,
-            sid: claims
-                .get("sid")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        })
-    }
-
-    pub(crate) fn base_claims(
-        &self,
-        sub: &str,
-        aud: Value,
-        lifetime: Duration,
-        now: DateTime<Utc>,
-    ) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("iss".into(), self.config.issuer.clone().into());
-        m.insert("sub".into(), sub.into());
-        m.insert("aud".into(), aud);
-        m.insert("iat".into(), now.timestamp().into());
-        m.insert("exp".into(), (now + lifetime).timestamp().into());
-        m
-    }
-}
-
-/// Usernames are compared case-insensitively: stored and looked up in lower case.
-pub fn normalize_username(raw: &str) -> String {
-    raw.trim().to_lowercase()
 }

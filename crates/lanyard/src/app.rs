@@ -10,10 +10,12 @@ use lanyard_core::authn::password::PasswordHasherPool;
 use lanyard_core::clock::Clock;
 use lanyard_core::crypto::Cipher;
 use lanyard_core::model::Client;
-use lanyard_core::oidc::keys::{self, KeyManager};
+use lanyard_core::oidc::keys::KeyManager;
+use lanyard_core::provider::{Housekeeping, Ports};
 use lanyard_core::store::{Store, StoreError};
 use lanyard_store::Database;
 use lanyard_web::metrics::Metrics;
+use lanyard_web::session_store::DbSessionStore;
 use lanyard_web::templates::Templates;
 use lanyard_web::{AppState, WebConfig};
 
@@ -137,19 +139,20 @@ impl App {
         };
         let passwords = PasswordHasherPool::new(settings.passwords.argon2, concurrency)
             .map_err(|e| AppError::Startup(e.to_string()))?;
-        let provider = Provider::new(
-            settings.provider_config(),
-            store,
-            Arc::new(keys),
-            clock,
-            passwords,
-            Arc::new(cipher),
-        );
-        let templates = Templates::new(&settings.ui.product_name)
-            .map_err(|e| AppError::Startup(format!("templates: {e}")))?;
         let fetcher = Arc::new(lanyard_web::fetch::Fetcher::new(
             settings.oauth.fetch_private_addresses,
         ));
+        let ports = Ports {
+            store: store.clone(),
+            keys: Arc::new(keys),
+            clock,
+            passwords,
+            cipher: Arc::new(cipher),
+            fetch: fetcher.clone(),
+        };
+        let provider = Provider::new(settings.provider_config(), ports);
+        let templates = Templates::new(&settings.ui.product_name)
+            .map_err(|e| AppError::Startup(format!("templates: {e}")))?;
         // Pairwise subjects depend on the salt: without it they would silently become user ids.
         if settings.oauth.pairwise_salt.is_none()
             && db
@@ -173,11 +176,11 @@ impl App {
                 settings.rate_limits.token_requests_per_minute,
             )),
             upstreams: Arc::new(
-                lanyard_web::federation::Upstreams::new(&settings.issuer_str())
+                lanyard_web::upstream::Upstreams::new(&settings.issuer_str())
                     .map_err(AppError::Startup)?,
             ),
-            backchannel: Arc::new(lanyard_web::backchannel::Notifier::new(fetcher.clone())),
-            fetcher,
+            backchannel: Arc::new(lanyard_web::backchannel::Notifier::new(fetcher)),
+            sessions: DbSessionStore::new(store),
             registration_limiter: Arc::new(lanyard_web::ratelimit::RateLimiter::new(
                 REGISTRATIONS_PER_MINUTE,
             )),
@@ -204,10 +207,6 @@ impl App {
         let provider = self.state.provider.clone();
         let audit_retention = dur(self.settings.audit.retention);
         let upstreams = self.state.upstreams.clone();
-        let longest = provider
-            .config
-            .access_token_lifetime
-            .max(provider.config.id_token_lifetime);
         tokio::spawn(async move {
             let mut reload = tokio::time::interval(StdDuration::from_secs(30));
             let mut purge = tokio::time::interval(StdDuration::from_secs(600));
@@ -217,29 +216,30 @@ impl App {
             loop {
                 tokio::select! {
                     _ = discovery.tick() => {
-                        upstreams.refresh(&provider.config.upstreams).await;
+                        upstreams.refresh(&provider.config().upstreams).await;
                     }
                     _ = reload.tick() => {
-                        if let Err(e) = provider.keys.reload().await {
+                        if let Err(e) = provider.reload_keys().await {
                             tracing::warn!(error = %e, "could not reload signing keys");
                         }
                     }
-                    _ = purge.tick() => {
-                        let now = provider.now();
-                        match provider.store.purge_expired(now).await {
-                            Ok(r) => tracing::debug!(?r, "purged expired rows"),
-                            Err(e) => tracing::warn!(error = %e, "purge failed"),
-                        }
-                        match provider.store.purge_audit(now - audit_retention).await {
-                            Ok(n) => tracing::debug!(n, "purged old audit events"),
-                            Err(e) => tracing::warn!(error = %e, "audit purge failed"),
-                        }
-                        if let Err(e) = keys::purge_retired(provider.store.as_ref(), now, longest).await {
-                            tracing::warn!(error = %e, "could not purge retired keys");
-                        }
-                    }
+                    _ = purge.tick() => log_housekeeping(provider.housekeeping(audit_retention).await),
                 }
             }
         })
+    }
+}
+
+fn log_housekeeping(done: Housekeeping) {
+    match done.expired {
+        Ok(r) => tracing::debug!(?r, "purged expired rows"),
+        Err(e) => tracing::warn!(error = %e, "purge failed"),
+    }
+    match done.audit {
+        Ok(n) => tracing::debug!(n, "purged old audit events"),
+        Err(e) => tracing::warn!(error = %e, "audit purge failed"),
+    }
+    if let Err(e) = done.keys {
+        tracing::warn!(error = %e, "could not purge retired keys");
     }
 }

@@ -59,19 +59,21 @@ impl WebError {
         )
     }
 
-    /// Refused until `until` (a throttle's verdict).
-    pub fn too_many_until(
-        until: chrono::DateTime<chrono::Utc>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Self {
-        let secs = (until - now).num_seconds().max(1);
-        Self::TooManyRequests(std::time::Duration::from_secs(secs.unsigned_abs()))
+    /// Map a provider error for a JSON endpoint.
+    pub fn from_provider_json(e: ProviderError) -> Self {
+        match e {
+            ProviderError::OAuth(o) => Self::OAuth(o),
+            other => Self::from(other),
+        }
     }
+}
 
-    /// Map a provider error for a browser endpoint.
-    pub fn from_provider_page(e: ProviderError) -> Self {
+/// A provider error on a browser endpoint: an OAuth error becomes a page saying what was wrong.
+impl From<ProviderError> for WebError {
+    fn from(e: ProviderError) -> Self {
         match e {
             ProviderError::Store(StoreError::Unavailable(m)) => Self::Unavailable(m),
+            ProviderError::Throttled { retry_after } => Self::TooManyRequests(retry_after),
             ProviderError::OAuth(o) => Self::page(
                 StatusCode::BAD_REQUEST,
                 "This request can't be completed",
@@ -80,14 +82,11 @@ impl WebError {
             other => Self::Internal(other.to_string()),
         }
     }
+}
 
-    /// Map a provider error for a JSON endpoint.
-    pub fn from_provider_json(e: ProviderError) -> Self {
-        match e {
-            ProviderError::OAuth(o) => Self::OAuth(o),
-            ProviderError::Store(StoreError::Unavailable(m)) => Self::Unavailable(m),
-            other => Self::Internal(other.to_string()),
-        }
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        ProviderError::from(e).into()
     }
 }
 
@@ -97,14 +96,39 @@ impl From<tower_sessions::session::Error> for WebError {
     }
 }
 
-pub fn oauth_json(err: &OAuthError) -> Response {
-    let body =
-        serde_json::json!({ "error": err.kind.as_str(), "error_description": err.description });
-    let status = StatusCode::from_u16(err.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut res = (status, axum::Json(body)).into_response();
+/// RFC 6749 5.1: token-style responses are never cached.
+pub fn no_store(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// A JSON error body (RFC 6749 5.2 shape, also used by RFC 7591 3.2.2 and RFC 7592).
+pub fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    no_store((status, axum::Json(body)).into_response())
+}
+
+/// RFC 6750 3.1 for a JSON endpoint protected by a bearer token (`/register`): 401
+/// `invalid_token` with its challenge.
+pub fn invalid_token_json() -> Response {
+    let mut res = json_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "a valid access token is required",
+    );
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    res
+}
+
+pub fn oauth_json(err: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(err.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut res = json_error(status, err.kind.as_str(), &err.description);
+    let h = res.headers_mut();
     if err.kind == ErrorKind::InvalidClient {
         // RFC 6749 5.2: 401 with a WWW-Authenticate matching the scheme the client may use.
         h.insert(

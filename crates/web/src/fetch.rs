@@ -209,6 +209,23 @@ impl Fetcher {
     }
 }
 
+/// Core's port for documents clients name by URL (`jwks_uri`, `request_uri`,
+/// `sector_identifier_uri`), with the protections above.
+#[async_trait::async_trait]
+impl lanyard_core::fetch::Fetch for Fetcher {
+    async fn text(&self, url: &str) -> Result<String, String> {
+        self.get_text(url).await
+    }
+
+    async fn jwks(&self, url: &str) -> Result<Value, String> {
+        Fetcher::jwks(self, url).await
+    }
+
+    fn forget(&self, url: &str) -> bool {
+        Fetcher::forget(self, url)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,6 +163,14 @@ fn url_decode(s: &str) -> Option<String> {
     Some(pairs.into_iter().next().map(|(_, v)| v).unwrap_or_default())
 }
 
+/// RFC 6750 2.1: the bearer token of an `Authorization: Bearer ...` header (the scheme is
+/// case-insensitive, RFC 9110 11.1).
+pub fn bearer_header(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// The client's IP address as seen on the socket.
 pub struct ClientIp(pub Option<String>);
 

@@ -17,10 +17,10 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::handlers::{
-    account, authorize, federation, login, logout, mfa, ops, registration, token, wellknown,
+    account, authorize, factors, federation, login, logout, ops, registration, second_step, token,
+    wellknown,
 };
 use crate::input::MAX_BODY;
-use crate::session_store::DbSessionStore;
 use crate::state::AppState;
 use crate::templates::{error_page, render_error_pages};
 
@@ -83,7 +83,7 @@ pub fn ops_router(state: AppState) -> Router {
 
 pub fn router(state: AppState) -> Router {
     let cfg = state.config.clone();
-    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.provider.store.clone()))
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
         .with_name(cfg.cookie_name.clone())
         .with_secure(cfg.secure_cookies)
         .with_http_only(true)
@@ -99,18 +99,21 @@ pub fn router(state: AppState) -> Router {
             "/authorize",
             get(authorize::authorize).post(authorize::authorize),
         )
-        .route("/login", get(login::login_page).post(login::login_submit))
+        .route("/login", get(login::page).post(login::submit))
         .route(
             "/consent",
             get(authorize::consent_page).post(authorize::consent_submit),
         )
         .route("/logout", get(logout::logout).post(logout::logout))
-        .route("/login/mfa", get(mfa::code_page).post(mfa::code_submit))
+        .route(
+            "/login/mfa",
+            get(second_step::code_form).post(second_step::code_submit),
+        )
         .route(
             "/login/enroll",
-            get(mfa::enroll_page).post(mfa::enroll_submit),
+            get(second_step::enroll_form).post(second_step::enroll_submit),
         )
-        .route("/login/continue", get(mfa::continue_flow))
+        .route("/login/continue", get(second_step::continue_flow))
         .route("/federation/{name}/start", get(federation::start))
         .route("/federation/{name}/callback", get(federation::callback))
         .route("/federation/{name}/logged-out", get(federation::logged_out))
@@ -119,10 +122,10 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(account::page))
         .route(
             "/account/mfa/totp",
-            get(mfa::account_enroll_page).post(mfa::account_enroll_submit),
+            get(factors::enroll_form).post(factors::enroll_submit),
         )
-        .route("/account/mfa/backup-codes", post(mfa::regenerate_codes))
-        .route("/account/mfa/disable", post(mfa::disable))
+        .route("/account/mfa/backup-codes", post(factors::regenerate_codes))
+        .route("/account/mfa/disable", post(factors::disable))
         .route("/account/profile", post(account::profile))
         .route("/account/password", post(account::password))
         .route("/account/consents/revoke", post(account::revoke_consent))
@@ -157,10 +160,7 @@ pub fn router(state: AppState) -> Router {
         .layer(cors);
 
     let ops = Router::new()
-        .route(
-            "/",
-            get(|| async { crate::handlers::see_other("/account") }),
-        )
+        .route("/", get(|| async { crate::journey::see_other("/account") }))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::public_metrics))

@@ -46,11 +46,11 @@ pub struct AppState {
     /// Token endpoint budget per client (`[rate_limits]`).
     pub token_limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Upstream providers' discovery cache and HTTP client.
-    pub upstreams: Arc<crate::federation::Upstreams>,
+    pub upstreams: Arc<crate::upstream::Upstreams>,
     /// Back-channel logout deliveries.
     pub backchannel: Arc<crate::backchannel::Notifier>,
-    /// Fetches of client-named URLs (`jwks_uri`, `request_uri`), with SSRF protections.
-    pub fetcher: Arc<crate::fetch::Fetcher>,
+    /// Browser sessions, in the database (DESIGN §6).
+    pub sessions: crate::session_store::DbSessionStore,
     /// Registrations per client address.
     pub registration_limiter: Arc<crate::ratelimit::RateLimiter>,
 }

@@ -1,14 +1,14 @@
 //! Page rendering. Templates are embedded in the binary (self-contained release), autoescaped
-//! (`.html`), and receive typed view-models built in the handlers; they make no decisions.
+//! (`.html`), and receive the typed page models of `pages`; they make no decisions.
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::error::WebError;
+use crate::pages::Page;
 use crate::state::AppState;
 
 const TEMPLATES: [(&str, &str); 13] = [
@@ -66,6 +66,15 @@ pub struct CurrentUser {
     pub display_name: String,
 }
 
+impl CurrentUser {
+    pub fn of(user: &lanyard_core::model::User) -> Self {
+        Self {
+            display_name: user.name.clone().unwrap_or_else(|| user.username.clone()),
+            username: user.username.clone(),
+        }
+    }
+}
+
 impl Templates {
     pub fn new(product_name: &str) -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
@@ -78,26 +87,22 @@ impl Templates {
         })
     }
 
-    /// Render `name` with the page's own context merged over the variables every page gets.
-    pub fn render(
+    /// Render a page model with the variables every page gets (product name, title, CSRF
+    /// token, the signed-in user for the header).
+    pub fn render<P: Page>(
         &self,
-        name: &str,
-        page_title: &str,
+        page: &P,
         csrf: &str,
         user: Option<&CurrentUser>,
-        page: Value,
     ) -> Result<String, WebError> {
-        let mut ctx = json!({
-            "product_name": self.product_name,
-            "page_title": page_title,
-            "csrf_token": csrf,
-        });
-        if let Some(u) = user {
-            ctx["current_user"] = json!(u);
-        }
-        if let (Some(base), Value::Object(extra)) = (ctx.as_object_mut(), page) {
-            base.extend(extra);
-        }
+        let ctx = Context {
+            product_name: &self.product_name,
+            page_title: page.title(),
+            csrf_token: csrf,
+            current_user: user,
+            page,
+        };
+        let name = P::TEMPLATE;
         let tmpl = self
             .env
             .get_template(name)
@@ -106,18 +111,28 @@ impl Templates {
             .map_err(|e| WebError::Internal(format!("template {name}: {e:#}")))
     }
 
-    pub fn page(
+    pub fn page<P: Page>(
         &self,
         status: StatusCode,
-        name: &str,
-        title: &str,
+        page: &P,
         csrf: &str,
         user: Option<&CurrentUser>,
-        ctx: Value,
     ) -> Result<Response, WebError> {
-        let body = self.render(name, title, csrf, user, ctx)?;
+        let body = self.render(page, csrf, user)?;
         Ok((status, Html(body)).into_response())
     }
+}
+
+/// What every template sees: the shared variables, and the page model's fields at the top level.
+#[derive(Serialize)]
+struct Context<'a, P> {
+    product_name: &'a str,
+    page_title: &'a str,
+    csrf_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_user: Option<&'a CurrentUser>,
+    #[serde(flatten)]
+    page: &'a P,
 }
 
 /// Marker for an error page the `render_error_pages` middleware will fill in; errors are raised
@@ -143,8 +158,12 @@ pub async fn render_error_pages(State(s): State<AppState>, req: Request, next: N
         return res;
     };
     let status = res.status();
-    let ctx = json!({ "title": page.title, "message": page.message, "status": status.as_u16() });
-    match s.templates.render("error.html", &page.title, "", None, ctx) {
+    let model = crate::pages::ErrorPage {
+        title: page.title.clone(),
+        message: page.message.clone(),
+        status: status.as_u16(),
+    };
+    match s.templates.render(&model, "", None) {
         Ok(body) => {
             let mut out = (status, Html(body)).into_response();
             out.headers_mut()

@@ -1,9 +1,17 @@
 //! Authentication of end users: the login state machine and one verifier per factor.
+mod attempts;
 pub mod backup;
-pub mod mfa;
+pub(crate) mod enrollment;
+mod login;
 pub mod password;
+mod second_factor;
+mod steps;
 pub mod throttle;
 pub mod totp;
+
+pub use attempts::Attempt;
+pub use enrollment::{EnrollFailure, PendingTotp};
+pub use steps::{MfaPolicy, MfaStatus};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::{AuthMethod, Client};
-use crate::oidc::error::{OAuthError, ProviderResult};
+use crate::oidc::error::{ErrorKind, OAuthError, ProviderError, ProviderResult};
 use crate::provider::Provider;
 use crate::secret::{ct_eq, sha256};
 
@@ -116,12 +116,43 @@ impl ClientCredentials {
 }
 
 impl Provider {
+    /// Client authentication at every endpoint that authenticates clients (RFC 6749 2.3,
+    /// OIDC Core 9, RFC 7523), behind the failure budget of the client id and the address
+    /// (`client_gate`): checked before the credentials are, every failure counted.
+    /// `ProviderError::Throttled` when the budget is spent.
+    pub async fn authenticate_client(
+        &self,
+        creds: &ClientCredentials,
+        ip: Option<&str>,
+    ) -> ProviderResult<Client> {
+        let gate = match self.client_gate(creds.client_id(), ip).await? {
+            Ok(gate) => gate,
+            Err(until) => return Err(ProviderError::throttled(until, self.now())),
+        };
+        match self.verify_client(creds).await {
+            Err(ProviderError::OAuth(e)) if e.kind == ErrorKind::InvalidClient => {
+                self.client_auth_failed(gate, ip).await?;
+                Err(e.into())
+            }
+            other => other,
+        }
+    }
+
+    async fn verify_client(&self, creds: &ClientCredentials) -> ProviderResult<Client> {
+        match creds {
+            ClientCredentials::Assertion {
+                client_id,
+                assertion,
+            } => self.verify_client_assertion(client_id, assertion).await,
+            _ => self.verify_client_secret(creds).await,
+        }
+    }
+
     /// RFC 6749 2.3.1: secrets are compared as SHA-256 digests in constant time. A confidential
-    /// client may use either secret method; a public client only `none`.
-    pub async fn authenticate_client(&self, creds: &ClientCredentials) -> ProviderResult<Client> {
-        let client_id = creds.client_id();
-        // Secrets never authenticate a private_key_jwt client (OIDC Core 9: one method each).
-        let Some(client) = self.store.get_client(client_id).await? else {
+    /// client may use either secret method; a public client only `none`. Secrets never
+    /// authenticate a client registered for an assertion method (OIDC Core 9: one method each).
+    async fn verify_client_secret(&self, creds: &ClientCredentials) -> ProviderResult<Client> {
+        let Some(client) = self.store.get_client(creds.client_id()).await? else {
             return Err(OAuthError::invalid_client().into());
         };
         let ok = match (creds, &client.secret_hash) {
@@ -141,6 +172,84 @@ impl Provider {
         } else {
             Err(OAuthError::invalid_client().into())
         }
+    }
+
+    /// `private_key_jwt` and `client_secret_jwt` (OIDC Core 9, RFC 7523 2.2 and 3), each `jti`
+    /// accepted once (kept in the database, so replicas agree).
+    async fn verify_client_assertion(
+        &self,
+        client_id: &str,
+        assertion: &str,
+    ) -> ProviderResult<Client> {
+        let invalid = || ProviderError::from(OAuthError::invalid_client());
+        let client = self
+            .store
+            .get_client(client_id)
+            .await?
+            .filter(|c| {
+                matches!(
+                    c.auth_method,
+                    AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt
+                )
+            })
+            .ok_or_else(invalid)?;
+        let verified = match client.auth_method {
+            AuthMethod::ClientSecretJwt => {
+                let secret = self.client_secret_for_jwt(&client).ok_or_else(invalid)?;
+                self.check_assertion(assertion, &client, AssertionKey::Secret(&secret))
+            }
+            _ => self.check_signed_assertion(assertion, &client).await,
+        }
+        .map_err(|_| invalid())?;
+        // RFC 7523 3 (7): a jti is accepted once.
+        let jti = sha256(verified.jti.as_bytes());
+        if !self
+            .store
+            .remember_assertion(&client.client_id, &jti, verified.expires_at)
+            .await?
+        {
+            return Err(invalid());
+        }
+        Ok(client)
+    }
+
+    /// A `private_key_jwt` assertion against the client's keys. When they come from a
+    /// `jwks_uri` and the signature is what failed, the client may have rotated its keys: they
+    /// are fetched once more (at most once a minute per URI).
+    async fn check_signed_assertion(
+        &self,
+        assertion: &str,
+        client: &Client,
+    ) -> Result<VerifiedAssertion, OAuthError> {
+        let fail = OAuthError::invalid_client;
+        let jwks = match (&client.jwks, &client.jwks_uri) {
+            (Some(jwks), _) => jwks.clone(),
+            (None, Some(uri)) => self.fetch.jwks(uri).await.map_err(|_| fail())?,
+            (None, None) => return Err(fail()),
+        };
+        match self.check_assertion(assertion, client, AssertionKey::Jwks(&jwks)) {
+            Err(_) if super::jws::verify(assertion, &jwks).is_none() => {
+                let uri = client.jwks_uri.as_deref().ok_or_else(fail)?;
+                if !self.fetch.forget(uri) {
+                    return Err(fail());
+                }
+                let jwks = self.fetch.jwks(uri).await.map_err(|_| fail())?;
+                self.check_assertion(assertion, client, AssertionKey::Jwks(&jwks))
+            }
+            other => other,
+        }
+    }
+
+    /// RFC 7523 3: `aud` is the token endpoint; OIDC Core 9 also allows the issuer.
+    fn check_assertion(
+        &self,
+        assertion: &str,
+        client: &Client,
+        key: AssertionKey<'_>,
+    ) -> Result<VerifiedAssertion, OAuthError> {
+        let issuer = &self.config.issuer;
+        let audiences = [format!("{issuer}/token"), issuer.clone()];
+        verify_assertion(assertion, client, key, &audiences, self.now())
     }
 }
 

@@ -29,7 +29,7 @@ pub struct ClientGate {
 impl Provider {
     /// Whether `client_id` from `ip` may try to authenticate now; `Err(until)` when either is
     /// throttled.
-    pub async fn client_gate(
+    pub(crate) async fn client_gate(
         &self,
         client_id: &str,
         ip: Option<&str>,

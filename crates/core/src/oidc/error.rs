@@ -115,6 +115,9 @@ pub enum ProviderError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Too many failed attempts from this client or address: refused, unverified, for this long.
+    #[error("throttled for {retry_after:?}")]
+    Throttled { retry_after: std::time::Duration },
 }
 
 impl From<OAuthError> for ProviderError {
@@ -124,6 +127,18 @@ impl From<OAuthError> for ProviderError {
 }
 
 impl ProviderError {
+    /// Refused until `until` (a throttle's verdict), said as the wait from `now`: at least a
+    /// second (RFC 9110 10.2.3 `Retry-After` counts whole seconds).
+    pub fn throttled(
+        until: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let secs = (until - now).num_seconds().max(1).unsigned_abs();
+        Self::Throttled {
+            retry_after: std::time::Duration::from_secs(secs),
+        }
+    }
+
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
     }

@@ -64,6 +64,28 @@ impl Params {
     }
 }
 
+/// `base` with `params` appended to its query (form-urlencoded).
+pub fn with_query(base: &str, params: &[(String, String)]) -> String {
+    let mut url = base.to_string();
+    for (i, (k, v)) in params.iter().enumerate() {
+        let sep = if i == 0 && !base.contains('?') {
+            '?'
+        } else {
+            '&'
+        };
+        url.push(sep);
+        url.push_str(&url_encode(k));
+        url.push('=');
+        url.push_str(&url_encode(v));
+    }
+    url
+}
+
+/// application/x-www-form-urlencoded encoding of one component.
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +105,23 @@ mod tests {
         assert_eq!(
             p.first_malformed().unwrap(),
             "parameter a is included more than once"
+        );
+    }
+
+    #[test]
+    fn state_is_appended_with_the_right_separator() {
+        let s = vec![("state".to_string(), "a b&c".to_string())];
+        assert_eq!(
+            with_query("https://rp.example/bye", &s),
+            "https://rp.example/bye?state=a+b%26c"
+        );
+        assert_eq!(
+            with_query("https://rp.example/bye?x=1", &s),
+            "https://rp.example/bye?x=1&state=a+b%26c"
+        );
+        assert_eq!(
+            with_query("https://rp.example/bye", &[]),
+            "https://rp.example/bye"
         );
     }
 

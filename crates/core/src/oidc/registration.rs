@@ -324,17 +324,30 @@ impl Provider {
         self.unseal(&client_secret_context(&client.client_id), sealed)
     }
 
+    /// OIDC Core 8.1: the `sector_identifier_uri` document of a registration asking for
+    /// pairwise subjects, fetched (through the fetch port) for `client_from_metadata` to check.
+    async fn sector_document(&self, meta: &Value) -> Option<Result<Vec<String>, String>> {
+        if meta.get("subject_type").and_then(Value::as_str) != Some("pairwise") {
+            return None;
+        }
+        let uri = meta.get("sector_identifier_uri").and_then(Value::as_str)?;
+        Some(match self.fetch.text(uri).await {
+            Ok(text) => serde_json::from_str::<Vec<String>>(&text)
+                .map_err(|_| "the document is not a JSON array of URIs".to_string()),
+            Err(e) => Err(e),
+        })
+    }
+
     /// Register a client (RFC 7591 3). The outer error is infrastructure.
     pub async fn register_client(
         &self,
         meta: &Value,
-        sector_document: Option<Result<Vec<String>, String>>,
         ip: Option<&str>,
     ) -> ProviderResult<Result<Registered, RegistrationError>> {
         let client_id = format!("dyn-{}", &random_token()[..22]);
         let pairwise = Pairwise {
             supported: self.config.pairwise_salt.is_some(),
-            sector_document,
+            sector_document: self.sector_document(meta).await,
         };
         let mut client =
             match client_from_metadata(meta, client_id, &self.config.algorithms, &pairwise) {
@@ -369,21 +382,36 @@ impl Provider {
         }))
     }
 
-    /// RFC 7592 2.1: the client, when `token` is its registration access token.
+    /// RFC 7592 2.1: the client, when `token` is its registration access token. That token is
+    /// a client credential: the same failure budget as client authentication applies
+    /// (`ProviderError::Throttled`).
     pub async fn registered_client(
         &self,
         client_id: &str,
         token: &str,
+        ip: Option<&str>,
     ) -> ProviderResult<Option<Client>> {
-        let Some(client) = self.store.get_client(client_id).await? else {
-            return Ok(None);
+        let gate = match self.client_gate(client_id, ip).await? {
+            Ok(gate) => gate,
+            Err(until) => {
+                return Err(crate::oidc::error::ProviderError::throttled(
+                    until,
+                    self.now(),
+                ));
+            }
         };
+        let client = self.store.get_client(client_id).await?;
         let presented = b64url(&hash_token(token));
-        let valid = client
-            .registration_token_hash
-            .as_deref()
-            .is_some_and(|h| ct_eq(h.as_bytes(), presented.as_bytes()));
-        Ok(valid.then_some(client))
+        let valid = client.as_ref().is_some_and(|c| {
+            c.registration_token_hash
+                .as_deref()
+                .is_some_and(|h| ct_eq(h.as_bytes(), presented.as_bytes()))
+        });
+        if !valid {
+            self.client_auth_failed(gate, ip).await?;
+            return Ok(None);
+        }
+        Ok(client)
     }
 }
 

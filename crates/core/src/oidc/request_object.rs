@@ -8,9 +8,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::Client;
-use crate::oidc::error::{ErrorKind, OAuthError};
+use crate::oidc::authorize::AuthorizeError;
+use crate::oidc::authorize::request::redirect_target;
+use crate::oidc::error::{ErrorKind, OAuthError, ProviderResult};
 use crate::oidc::jws;
 use crate::oidc::params::Params;
+use crate::provider::Provider;
 
 fn invalid(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorKind::InvalidRequestObject, description)
@@ -97,6 +100,81 @@ pub fn resolve(
         merged.push((key, value));
     }
     Ok(Params::from_pairs(merged))
+}
+
+impl Provider {
+    /// OIDC Core 6 / RFC 9101: the query with a request object's parameters merged over it
+    /// (`request`, or `request_uri` fetched through the fetch port). `Ok(None)`: there is none.
+    /// Errors go to the client when the query's redirect URI is valid for it, otherwise to a
+    /// page (RFC 6749 4.1.2.1).
+    pub(crate) async fn resolve_request_object(
+        &self,
+        params: &Params,
+    ) -> ProviderResult<Result<Option<Params>, AuthorizeError>> {
+        let (by_value, by_reference) = (params.get("request"), params.get("request_uri"));
+        if by_value.is_none() && by_reference.is_none() {
+            return Ok(Ok(None));
+        }
+        let client = match params.get("client_id") {
+            Some(id) => self.store.get_client(id).await?,
+            None => None,
+        };
+        let target = match redirect_target(params, client.as_ref()) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(client) = client else {
+            return Ok(Err(AuthorizeError::Page("Unknown application.".into())));
+        };
+        let object = match (by_value, by_reference) {
+            (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+                "use request or request_uri, not both",
+            )),
+            (Some(v), _) => Ok(v.to_string()),
+            (None, Some(uri)) => self.fetch_request_object(&client, uri).await,
+            (None, None) => return Ok(Ok(None)),
+        };
+        let merged = match object {
+            Ok(object) => {
+                let jwks = self.client_jwks(&client).await;
+                resolve(
+                    params,
+                    &object,
+                    &client,
+                    jwks.as_ref(),
+                    &self.config.issuer,
+                    self.config.allow_unsigned_request_objects,
+                    self.now(),
+                )
+            }
+            Err(e) => Err(e),
+        };
+        Ok(merged
+            .map(Some)
+            .map_err(|e| AuthorizeError::Redirect(target, e)))
+    }
+
+    async fn fetch_request_object(&self, client: &Client, uri: &str) -> Result<String, OAuthError> {
+        match self.fetch.text(uri).await {
+            Ok(text) => Ok(text.trim().to_string()),
+            Err(e) => {
+                tracing::info!(client_id = %client.client_id, error = %e, "request_uri not fetched");
+                Err(OAuthError::new(
+                    ErrorKind::InvalidRequestUri,
+                    "the request_uri could not be fetched",
+                ))
+            }
+        }
+    }
+
+    /// The client's registered keys: by value, or fetched from its `jwks_uri` (cached).
+    pub(crate) async fn client_jwks(&self, client: &Client) -> Option<Value> {
+        match (&client.jwks, &client.jwks_uri) {
+            (Some(j), _) => Some(j.clone()),
+            (None, Some(uri)) => self.fetch.jwks(uri).await.ok(),
+            (None, None) => None,
+        }
+    }
 }
 
 #[cfg(test)]

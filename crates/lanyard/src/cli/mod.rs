@@ -1,6 +1,8 @@
 //! Command-line interface. Every command loads and validates the same config file as `serve`.
 pub mod admin;
+mod keys;
 pub mod serve;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -215,16 +217,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(())
         }
         Command::Migrate => admin::migrate(&settings).await,
-        Command::User { command } => admin::user(&settings, command).await,
-        Command::Keys { command } => admin::keys(&settings, command).await,
-        Command::Group { command } => admin::group(&settings, command).await,
+        Command::User { command } => users::user(&settings, command).await,
+        Command::Keys { command } => keys::keys(&settings, command).await,
+        Command::Group { command } => users::group(&settings, command).await,
         Command::Audit {
             user,
             kind,
             since,
             limit,
             json,
-        } => admin::audit(&settings, user, kind, since, limit, json).await,
+        } => keys::audit(&settings, user, kind, since, limit, json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

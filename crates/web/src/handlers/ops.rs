@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use lanyard_core::secret::ct_eq;
 
 use crate::error::WebError;
+use crate::input::bearer_header;
 use crate::sessions::Browser;
 use crate::state::AppState;
 
@@ -15,7 +16,7 @@ pub async fn healthz() -> &'static str {
 
 /// Ready: the database answers.
 pub async fn readyz(State(s): State<AppState>) -> Response {
-    match s.provider.store.ping().await {
+    match s.provider.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -30,11 +31,7 @@ pub async fn public_metrics(State(s): State<AppState>, headers: HeaderMap) -> Re
     let Some(expected) = &s.config.metrics_token else {
         return crate::router::not_found().await;
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let presented = bearer_header(&headers).unwrap_or("");
     if ct_eq(presented.as_bytes(), expected.expose().as_bytes()) {
         return metrics(State(s)).await;
     }

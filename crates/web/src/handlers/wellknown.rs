@@ -23,5 +23,5 @@ pub async fn discovery(State(s): State<AppState>) -> Response {
 }
 
 pub async fn jwks(State(s): State<AppState>) -> Response {
-    json_bytes(s.provider.keys.jwks(), s.config.jwks_max_age.num_seconds())
+    json_bytes(s.provider.jwks(), s.config.jwks_max_age.num_seconds())
 }

@@ -2,6 +2,7 @@
 //! interactive decision (log in? ask consent?) and code issuance.
 mod checks;
 pub mod decide;
+mod endpoint;
 pub mod request;
 
 pub use checks::MAX_REQUEST_BYTES;

@@ -206,8 +206,8 @@ pub(crate) mod tests_support {
 #[cfg(test)]
 mod tests {
     use super::tests_support::client;
-    use crate::oidc::error::ErrorKind;
     use super::*;
+    use crate::oidc::error::ErrorKind;
 
     fn params(extra: &[(&str, &str)]) -> Params {
         let mut v: Vec<(String, String)> = vec![

@@ -33,7 +33,7 @@ impl Provider {
         let now = self.now();
         let c = self.redeem_code(client, params, code, now).await?;
         let user = self
-            .active_user(client, c.user_id, &c.scopes, c.claims.as_ref())
+            .claim_user(client, c.user_id, &c.scopes, c.claims.as_ref())
             .await?;
         let (grant, refresh_token) = self.grant_from_code(client, &c, now).await?;
         self.issue(

@@ -55,7 +55,7 @@ pub(super) struct Issuance<'a> {
 }
 
 impl Provider {
-    pub(super) async fn active_user(
+    pub(super) async fn claim_user(
         &self,
         client: &Client,
         id: Uuid,
@@ -84,7 +84,7 @@ impl Provider {
     ) -> ProviderResult<Option<ClaimUser>> {
         match grant.user_id {
             Some(id) => Ok(Some(
-                self.active_user(client, id, &grant.scopes, grant.claims.as_ref())
+                self.claim_user(client, id, &grant.scopes, grant.claims.as_ref())
                     .await?,
             )),
             None => Ok(None),

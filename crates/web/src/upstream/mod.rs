@@ -1,25 +1,26 @@
-//! The relying-party side of upstream federation (DESIGN §4), on the `openidconnect` crate.
+//! The relying-party side of upstream federation (DESIGN §4), on the `openidconnect` crate:
+//! the per-upstream discovery cache here, the login itself in `login.rs`, the callback's
+//! checks in `callback.rs`.
 //!
 //! Discovery and the JWKS are fetched by us (bounded size, timeouts, exact issuer check) and
 //! cached per upstream; a fetch failure leaves local logins untouched and only that upstream's
 //! button shows an error. ID tokens are verified by `openidconnect` (signature against the
 //! upstream JWKS, `iss`, `aud`, `azp`, `exp`, `nonce`); an unknown `kid` refreshes the JWKS once
 //! (the upstream rotated its keys). All claims are then read from the verified token.
+pub mod browser;
+mod login;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use lanyard_core::federation::Upstream;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    Scope, TokenResponse, reqwest,
+    ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, RedirectUrl, reqwest,
 };
-use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::RwLock;
 
 type Client = CoreClient<
@@ -289,140 +290,6 @@ impl Upstreams {
             Some(ClientSecret::new(up.client_secret.expose().clone())),
         )
         .set_redirect_uri(redirect))
-    }
-
-    /// The authorization request (code + PKCE S256 + state + nonce), with `extra` parameters
-    /// (`prompt=login`, `max_age`) when the login must be fresh at the upstream too.
-    pub async fn start(
-        &self,
-        up: &Upstream,
-        extra: &[(&'static str, String)],
-    ) -> Result<Started, FedError> {
-        let cached = self.cached(up).await?;
-        let client = self.client(up, &cached)?;
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut req = client
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .set_pkce_challenge(challenge);
-        for s in up.scopes.iter().filter(|s| *s != "openid") {
-            req = req.add_scope(Scope::new(s.clone()));
-        }
-        for (k, v) in extra {
-            req = req.add_extra_param(*k, v.clone());
-        }
-        let (url, state, nonce) = req.url();
-        Ok(Started {
-            url: url.to_string(),
-            state: state.secret().clone(),
-            nonce: nonce.secret().clone(),
-            verifier: verifier.secret().clone(),
-        })
-    }
-
-    /// Exchange the code and return the verified ID token's claims, merged with userinfo when
-    /// `need` names claims the ID token lacks.
-    pub async fn finish(
-        &self,
-        up: &Upstream,
-        code: &str,
-        verifier: &str,
-        nonce: &str,
-        need: &[&str],
-    ) -> Result<(Map<String, Value>, String), FedError> {
-        let cached = self.cached(up).await?;
-        let client = self.client(up, &cached)?;
-        let tokens = client
-            .exchange_code(AuthorizationCode::new(code.to_string()))
-            .map_err(|e| FedError::Invalid(format!("no token endpoint: {e}")))?
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| {
-                FedError::Invalid(format!("the code exchange failed: {}", token_error(&e)))
-            })?;
-        let id_token = tokens
-            .id_token()
-            .ok_or_else(|| FedError::Invalid("the token response has no id_token".into()))?;
-        let nonce = Nonce::new(nonce.to_string());
-        let verified = {
-            let verifier = client
-                .id_token_verifier()
-                .set_allowed_algs(ALLOWED_ALGS.to_vec());
-            id_token.claims(&verifier, &nonce).map(|_| ())
-        };
-        match verified {
-            Ok(()) => {}
-            // An unknown kid may mean the upstream rotated its keys: refresh the JWKS (at most
-            // once per REFETCH_BACKOFF) and try again.
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => {
-                let fresh = self.refresh_for_unknown_kid(up).await?;
-                let client = self.client(up, &fresh)?;
-                let verifier = client
-                    .id_token_verifier()
-                    .set_allowed_algs(ALLOWED_ALGS.to_vec());
-                id_token
-                    .claims(&verifier, &nonce)
-                    .map_err(|e| FedError::Invalid(format!("the ID token is not valid: {e}")))?;
-            }
-            Err(e) => {
-                return Err(FedError::Invalid(format!("the ID token is not valid: {e}")));
-            }
-        }
-        // Verified above; read every claim (openidconnect's typed claims drop unknown ones).
-        let mut claims = lanyard_core::oidc::jws::unverified_claims(&id_token.to_string())
-            .ok_or_else(|| FedError::Invalid("the ID token cannot be read".into()))?;
-        // OIDC Core 3.1.3.7 (10): iat must not be in the future (beyond clock skew).
-        let now = chrono::Utc::now().timestamp();
-        if claims
-            .get("iat")
-            .and_then(Value::as_i64)
-            .is_none_or(|iat| iat > now + 120)
-        {
-            return Err(FedError::Invalid(
-                "the ID token's iat is missing or in the future".into(),
-            ));
-        }
-        // OIDC Core 3.1.3.7 (4, 5): when azp is present it must be our client_id.
-        if let Some(azp) = claims.get("azp")
-            && azp.as_str() != Some(up.client_id.as_str())
-        {
-            return Err(FedError::Invalid(
-                "the ID token was issued to another party (azp)".into(),
-            ));
-        }
-        if need.iter().any(|c| !claims.contains_key(*c))
-            && let Some(endpoint) = cached.metadata.userinfo_endpoint()
-        {
-            let info = self
-                .get_json(
-                    endpoint.url().as_str(),
-                    Some(tokens.access_token().secret()),
-                )
-                .await?;
-            let Value::Object(info) = info else {
-                return Err(FedError::Unavailable(
-                    "userinfo did not answer an object".into(),
-                ));
-            };
-            // OIDC Core 5.3.2: the userinfo sub must be the ID token's.
-            if info.get("sub") != claims.get("sub") {
-                return Err(FedError::Invalid(
-                    "userinfo is about another subject".into(),
-                ));
-            }
-            for (k, v) in info {
-                if !ID_TOKEN_ONLY.contains(&k.as_str()) {
-                    claims.entry(k).or_insert(v);
-                }
-            }
-        }
-        Ok((claims, id_token.to_string()))
     }
 }
 

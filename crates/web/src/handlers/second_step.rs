@@ -1,0 +1,251 @@
+//! The second step of a login: a TOTP or backup code, or enrolling an authenticator when a
+//! policy requires a factor the user does not have yet (DESIGN §3).
+//!
+//! The pending state after the password step lives server-side in the session (see
+//! `Browser::begin_second_step`); these handlers refuse to run without it, and it expires.
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use lanyard_core::authn::{EnrollFailure, LoginFailure, NextFactor, PendingLogin};
+use lanyard_core::model::User;
+use lanyard_core::oidc::params::with_query;
+use lanyard_core::secret::Secret;
+use serde::Deserialize;
+
+use crate::error::WebError;
+use crate::extract::CsrfForm;
+use crate::input::ClientIp;
+use crate::journey::{
+    LoadedFlow, finish_login, load_flow, login_url, optional_flow, password_check, proceed,
+    record_login, second_step_url, see_other, to_second_step,
+};
+use crate::pages::{
+    CodePage, EnrollPage, backup_codes_page, code_page, enroll_error, enroll_page, pending_totp_for,
+};
+use crate::sessions::Browser;
+use crate::state::AppState;
+
+/// A second-step POST with no password step behind it in this session, or one that expired.
+fn step_expired() -> WebError {
+    WebError::page(
+        StatusCode::BAD_REQUEST,
+        "Sign in again",
+        "Your sign-in step expired or was not started in this browser. Enter your username and password again.",
+    )
+}
+
+fn failure_status(f: LoginFailure) -> StatusCode {
+    match f {
+        LoginFailure::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        LoginFailure::Disabled => StatusCode::FORBIDDEN,
+        _ => StatusCode::UNAUTHORIZED,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StepQuery {
+    flow: Option<String>,
+    method: Option<String>,
+}
+
+/// The pending login of this browser at step `next`, with its (still enabled) user.
+async fn pending_at(
+    s: &AppState,
+    browser: &Browser,
+    next: NextFactor,
+) -> Result<(PendingLogin, User), WebError> {
+    let pending = browser
+        .pending(s.provider.now())
+        .await?
+        .filter(|p| p.next == next)
+        .ok_or_else(step_expired)?;
+    let user = s
+        .provider
+        .active_user(pending.user_id)
+        .await?
+        .ok_or_else(step_expired)?;
+    Ok((pending, user))
+}
+
+/// GET /login/mfa: the code form.
+pub async fn code_form(
+    State(s): State<AppState>,
+    browser: Browser,
+    Query(q): Query<StepQuery>,
+) -> Result<Response, WebError> {
+    let flow = q.flow.as_deref().filter(|f| !f.is_empty());
+    let Some(pending) = browser.pending(s.provider.now()).await? else {
+        return Ok(see_other(&login_url(flow)));
+    };
+    if pending.next == NextFactor::Enroll {
+        return Ok(see_other(&second_step_url(pending.next, flow)));
+    }
+    let page = CodePage {
+        flow,
+        backup: q.method.as_deref() == Some("backup"),
+        step_up: pending.step_up.is_some(),
+        error: None,
+        status: StatusCode::OK,
+    };
+    code_page(&s, &browser, page).await
+}
+
+/// POST /login/mfa: check the code; on success the login is complete.
+pub async fn code_submit(
+    State(s): State<AppState>,
+    browser: Browser,
+    ClientIp(ip): ClientIp,
+    CsrfForm(input): CsrfForm,
+) -> Result<Response, WebError> {
+    let flow_id = input.params.get("flow");
+    let backup = input.params.get("method") == Some("backup");
+    let pending = browser
+        .pending(s.provider.now())
+        .await?
+        .filter(|p| p.next == NextFactor::SecondFactor)
+        .ok_or_else(step_expired)?;
+    let flow = optional_flow(&s, &browser, flow_id).await?;
+    let code = Secret::new(input.params.get("code").unwrap_or("").trim().to_string());
+    let retry = |error: String, status| CodePage {
+        flow: flow_id,
+        backup,
+        step_up: pending.step_up.is_some(),
+        error: Some(error),
+        status,
+    };
+    if code.expose().is_empty() {
+        let message = match backup {
+            true => "Enter one of your backup codes.",
+            false => "Enter the 6-digit code from your authenticator app.",
+        };
+        return code_page(&s, &browser, retry(message.into(), StatusCode::BAD_REQUEST)).await;
+    }
+    match s
+        .provider
+        .verify_second_factor(&pending, &code, ip.as_deref())
+        .await?
+    {
+        Ok(auth) => finish_login(&s, &browser, &auth, flow, &input, ip.as_deref()).await,
+        Err(failure) => {
+            s.metrics.event("login", "failure");
+            let page = retry(failure.message(), failure_status(failure));
+            code_page(&s, &browser, page).await
+        }
+    }
+}
+
+/// GET /login/enroll: a policy requires a second factor and the user has none yet.
+pub async fn enroll_form(
+    State(s): State<AppState>,
+    browser: Browser,
+    Query(q): Query<StepQuery>,
+) -> Result<Response, WebError> {
+    let flow = q.flow.as_deref().filter(|f| !f.is_empty());
+    let Some(pending) = browser.pending(s.provider.now()).await? else {
+        return Ok(see_other(&login_url(flow)));
+    };
+    if pending.next != NextFactor::Enroll {
+        return Ok(see_other(&second_step_url(pending.next, flow)));
+    }
+    let (pending, user) = pending_at(&s, &browser, NextFactor::Enroll).await?;
+    let totp = pending_totp_for(&s, &browser, &user).await?;
+    let page = login_enroll_page(&user, &totp, flow, !pending.fresh);
+    enroll_page(&s, &browser, page).await
+}
+
+fn login_enroll_page<'a>(
+    user: &'a User,
+    totp: &'a lanyard_core::authn::PendingTotp,
+    flow: Option<&'a str>,
+    needs_password: bool,
+) -> EnrollPage<'a> {
+    EnrollPage {
+        user,
+        pending: totp,
+        action: "/login/enroll",
+        flow,
+        required: true,
+        needs_password,
+        error: None,
+        status: StatusCode::OK,
+    }
+}
+
+/// POST /login/enroll: confirm the new authenticator; the login completes with MFA.
+pub async fn enroll_submit(
+    State(s): State<AppState>,
+    browser: Browser,
+    ClientIp(ip): ClientIp,
+    CsrfForm(input): CsrfForm,
+) -> Result<Response, WebError> {
+    let flow_id = input.params.get("flow");
+    let (mut pending, user) = pending_at(&s, &browser, NextFactor::Enroll).await?;
+    let flow = optional_flow(&s, &browser, flow_id).await?;
+    let Some(totp) = browser.pending_totp().await? else {
+        return Ok(see_other(&second_step_url(NextFactor::Enroll, flow_id)));
+    };
+    let ip = ip.as_deref();
+    if !pending.fresh
+        && let Err(message) = password_check(&s, &user, &input, ip).await?
+    {
+        let page = EnrollPage {
+            error: Some(message),
+            status: StatusCode::UNAUTHORIZED,
+            ..login_enroll_page(&user, &totp, flow_id, true)
+        };
+        return enroll_page(&s, &browser, page).await;
+    }
+    let code = input.params.get("code").unwrap_or("").trim();
+    let codes = match s.provider.confirm_totp(&user, &totp, code).await? {
+        Ok(codes) => codes,
+        Err(EnrollFailure::AlreadyEnabled) => {
+            // A double submission: the first one enabled TOTP; sign in with a code instead.
+            pending.next = NextFactor::SecondFactor;
+            return to_second_step(&browser, &pending, flow_id).await;
+        }
+        Err(failure) => {
+            let (message, fresh) = enroll_error(failure);
+            let totp = match fresh {
+                true => pending_totp_for(&s, &browser, &user).await?,
+                false => totp,
+            };
+            let page = EnrollPage {
+                error: Some(message),
+                status: StatusCode::BAD_REQUEST,
+                ..login_enroll_page(&user, &totp, flow_id, !pending.fresh)
+            };
+            return enroll_page(&s, &browser, page).await;
+        }
+    };
+    // Log in now, but show the backup codes before returning to the application.
+    let auth = s.provider.complete_mfa(&pending);
+    record_login(&s, &browser, &auth, None, &input, ip).await?;
+    browser
+        .end_other_sessions(&s.provider, user.id, "mfa_enrolled")
+        .await?;
+    let continue_url = match flow {
+        Some(LoadedFlow { mut flow, .. }) => {
+            flow.fresh_login = true;
+            browser.put_flow(&flow).await?;
+            with_query("/login/continue", &[("flow".into(), flow.id.clone())])
+        }
+        None => "/account".into(),
+    };
+    let heading = "Two-step verification is on";
+    backup_codes_page(&s, &browser, &codes, &continue_url, heading).await
+}
+
+#[derive(Deserialize)]
+pub struct ContinueQuery {
+    flow: Option<String>,
+}
+
+/// GET /login/continue: back to the application after the backup codes were shown.
+pub async fn continue_flow(
+    State(s): State<AppState>,
+    browser: Browser,
+    Query(q): Query<ContinueQuery>,
+) -> Result<Response, WebError> {
+    let loaded = load_flow(&s, &browser, q.flow.as_deref()).await?;
+    proceed(&s, &browser, loaded.flow, &loaded.client).await
+}
