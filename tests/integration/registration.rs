@@ -133,7 +133,10 @@ async fn a_registered_client_signs_a_user_in_and_can_read_itself() {
 
     // Stored: hashes only, managed by registration (the config reconcile leaves it alone).
     let stored = app.store.get_client(&client_id).await.unwrap().unwrap();
-    assert_eq!(stored.managed_by, "registration");
+    assert_eq!(
+        stored.managed_by,
+        lanyard_core::model::ManagedBy::Registration
+    );
     assert!(!stored.trusted);
     assert_ne!(
         stored.registration_token_hash.as_deref(),
@@ -200,7 +203,7 @@ async fn bad_metadata_gets_rfc_7591_errors() {
             .await
             .unwrap()
             .iter()
-            .filter(|c| c.managed_by == "registration")
+            .filter(|c| c.is_self_registered())
             .count(),
         0
     );

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use lanyard_core::model::{AuthMethod, Client, GrantType, SigningAlg};
 use lanyard_core::secret::sha256;
 
-use crate::raw::RawClient;
+use crate::raw::{Field, RawClient};
 use crate::uri;
 use crate::validate::Validator;
 
@@ -47,15 +47,11 @@ impl Validator<'_> {
         clients
     }
 
+    /// One `[[clients]]` entry. (Most of its length is the `Client` literal: every field is
+    /// set here, so a new one cannot be forgotten.)
     fn client(&mut self, path: &str, raw: RawClient, algorithms: &[SigningAlg]) -> Option<Client> {
         let at = |key: &str| format!("{path}.{key}");
-        let client_id = self.required(&at("client_id"), raw.client_id, "required");
-        if client_id.as_deref().is_some_and(|id| !valid_client_id(id)) {
-            self.problems.push(
-                at("client_id"),
-                "must be 1-128 characters of A-Z a-z 0-9 . _ ~ -",
-            );
-        }
+        let client_id = self.client_id(&at("client_id"), raw.client_id);
         let name = self.take(&at("name"), raw.name);
         if name.as_ref().is_some_and(|n| n.trim().is_empty()) {
             self.problems.push(
@@ -93,37 +89,17 @@ impl Validator<'_> {
         );
         let scopes = self.scopes(&at("scopes"), raw.scopes);
 
-        let alg_name = self.take(
+        let id_token_alg = self.id_token_alg(
             &at("id_token_signed_response_alg"),
             raw.id_token_signed_response_alg,
+            algorithms,
         );
-        let id_token_alg = match alg_name.as_deref().map(|n| (n, SigningAlg::parse(n))) {
-            None => SigningAlg::RS256,
-            Some((_, Some(alg))) if algorithms.contains(&alg) => alg,
-            Some((name, Some(_))) => {
-                let message = format!("{name} is not enabled in signing.algorithms");
-                self.problems
-                    .push(at("id_token_signed_response_alg"), message);
-                SigningAlg::RS256
-            }
-            Some((name, None)) => {
-                let message = format!("unknown algorithm {name:?}; allowed: RS256, ES256, EdDSA");
-                self.problems
-                    .push(at("id_token_signed_response_alg"), message);
-                SigningAlg::RS256
-            }
-        };
         let trusted = self.take(&at("trusted"), raw.trusted).unwrap_or(false);
         let require_mfa = self
             .take(&at("require_mfa"), raw.require_mfa)
             .unwrap_or(false);
         let backchannel_logout_uri =
-            self.take(&at("backchannel_logout_uri"), raw.backchannel_logout_uri);
-        if let Some(uri) = &backchannel_logout_uri
-            && let Err(m) = uri::check_redirect_uri(uri, false)
-        {
-            self.problems.push(at("backchannel_logout_uri"), m);
-        }
+            self.backchannel_logout_uri(&at("backchannel_logout_uri"), raw.backchannel_logout_uri);
         let backchannel_logout_session_required = self
             .take(
                 &at("backchannel_logout_session_required"),
@@ -159,8 +135,51 @@ impl Validator<'_> {
             pairwise_sector: None,
             secret_enc: None,
             registration_token_hash: None,
-            managed_by: "config".to_string(),
+            managed_by: lanyard_core::model::ManagedBy::Config,
         })
+    }
+
+    fn client_id(&mut self, path: &str, raw: Field<String>) -> Option<String> {
+        let client_id = self.required(path, raw, "required");
+        if client_id.as_deref().is_some_and(|id| !valid_client_id(id)) {
+            self.problems
+                .push(path, "must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
+        }
+        client_id
+    }
+
+    /// An enabled signing algorithm; RS256 when absent (or after a problem).
+    fn id_token_alg(
+        &mut self,
+        path: &str,
+        raw: Field<String>,
+        algorithms: &[SigningAlg],
+    ) -> SigningAlg {
+        let alg_name = self.take(path, raw);
+        match alg_name.as_deref().map(|n| (n, SigningAlg::parse(n))) {
+            None => SigningAlg::RS256,
+            Some((_, Some(alg))) if algorithms.contains(&alg) => alg,
+            Some((name, Some(_))) => {
+                let message = format!("{name} is not enabled in signing.algorithms");
+                self.problems.push(path, message);
+                SigningAlg::RS256
+            }
+            Some((name, None)) => {
+                let message = format!("unknown algorithm {name:?}; allowed: RS256, ES256, EdDSA");
+                self.problems.push(path, message);
+                SigningAlg::RS256
+            }
+        }
+    }
+
+    fn backchannel_logout_uri(&mut self, path: &str, raw: Field<String>) -> Option<String> {
+        let uri = self.take(path, raw);
+        if let Some(u) = &uri
+            && let Err(m) = uri::check_redirect_uri(u, false)
+        {
+            self.problems.push(path, m);
+        }
+        uri
     }
 
     /// Confidential clients need exactly one of `secret` / `secret_sha256`; public ones neither.

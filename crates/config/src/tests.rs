@@ -149,7 +149,7 @@ fn client_defaults_and_hashing() {
     assert_eq!(web.scopes, vec!["openid", "profile", "email"]);
     assert!(!web.trusted && !web.require_pkce);
     assert_eq!(web.id_token_alg, SigningAlg::RS256);
-    assert_eq!(web.managed_by, "config");
+    assert_eq!(web.managed_by, lanyard_core::model::ManagedBy::Config);
     let batch = &s.clients[1];
     assert_eq!(batch.secret_hash.as_deref(), Some(&sha256(b"test")[..]));
     assert!(batch.redirect_uris.is_empty());

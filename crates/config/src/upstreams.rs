@@ -7,9 +7,17 @@ use lanyard_core::federation::{
 };
 use lanyard_core::secret::Secret;
 
-use crate::raw::{RawClaimMapping, RawUpstream};
+use crate::raw::{Field, RawClaimMapping, RawUpstream};
 use crate::uri;
 use crate::validate::Validator;
+
+/// The fields an upstream's issuer comes from, by kind.
+struct Preset {
+    issuer: Option<String>,
+    domain: Option<String>,
+    org_url: Option<String>,
+    server: Option<String>,
+}
 
 impl Validator<'_> {
     pub(crate) fn upstreams(&mut self, raw: Vec<(usize, RawUpstream)>) -> Vec<Upstream> {
@@ -42,89 +50,14 @@ impl Validator<'_> {
             self.problems
                 .push(at("name"), "must be 1-32 characters of a-z 0-9 -");
         }
-        let kind = match self.take(&at("kind"), raw.kind).as_deref() {
-            None | Some("oidc") => UpstreamKind::Oidc,
-            Some("auth0") => UpstreamKind::Auth0,
-            Some("okta") => UpstreamKind::Okta,
-            Some(other) => {
-                self.problems.push(
-                    at("kind"),
-                    format!("unknown kind {other:?}; allowed: oidc, auth0, okta"),
-                );
-                UpstreamKind::Oidc
-            }
+        let kind = self.upstream_kind(&at("kind"), raw.kind);
+        let preset = Preset {
+            issuer: self.take(&at("issuer"), raw.issuer),
+            domain: self.take(&at("domain"), raw.domain),
+            org_url: self.take(&at("org_url"), raw.org_url),
+            server: self.take(&at("authorization_server_id"), raw.authorization_server_id),
         };
-        let issuer_field = self.take(&at("issuer"), raw.issuer);
-        let domain = self.take(&at("domain"), raw.domain);
-        let org_url = self.take(&at("org_url"), raw.org_url);
-        let server = self.take(&at("authorization_server_id"), raw.authorization_server_id);
-        let (issuer, issuer_key) = match kind {
-            UpstreamKind::Oidc => {
-                for (key, set) in [("domain", domain.is_some()), ("org_url", org_url.is_some())] {
-                    if set {
-                        self.problems
-                            .push(at(key), "only for kind = \"auth0\" or \"okta\"");
-                    }
-                }
-                if issuer_field.is_none() {
-                    self.problems
-                        .push(at("issuer"), "required for kind = \"oidc\"");
-                }
-                (issuer_field, "issuer")
-            }
-            UpstreamKind::Auth0 => {
-                if issuer_field.is_some() {
-                    self.problems
-                        .push(at("issuer"), "not used with kind = \"auth0\": set domain");
-                }
-                match domain {
-                    Some(d) if valid_host(&d) => (Some(auth0_issuer(&d)), "domain"),
-                    Some(d) => {
-                        self.problems.push(
-                            at("domain"),
-                            format!("{d:?} is not a host name like \"example.eu.auth0.com\""),
-                        );
-                        (None, "domain")
-                    }
-                    None => {
-                        self.problems.push(
-                            at("domain"),
-                            "required for kind = \"auth0\" (your tenant, e.g. \"example.eu.auth0.com\")",
-                        );
-                        (None, "domain")
-                    }
-                }
-            }
-            UpstreamKind::Okta => {
-                if issuer_field.is_some() {
-                    self.problems
-                        .push(at("issuer"), "not used with kind = \"okta\": set org_url");
-                }
-                if server.as_deref().is_some_and(|s| !valid_slug_any_case(s)) {
-                    self.problems.push(
-                        at("authorization_server_id"),
-                        "must be an id like \"default\" or \"aus1a2b3c4\"",
-                    );
-                }
-                match org_url {
-                    Some(o) => (Some(okta_issuer(&o, server.as_deref())), "org_url"),
-                    None => {
-                        self.problems.push(
-                            at("org_url"),
-                            "required for kind = \"okta\" (e.g. \"https://dev-123.okta.com\")",
-                        );
-                        (None, "org_url")
-                    }
-                }
-            }
-        };
-        let issuer = issuer.and_then(|i| match uri::check_upstream_issuer(&i) {
-            Ok(()) => Some(i),
-            Err(m) => {
-                self.problems.push(at(issuer_key), m);
-                None
-            }
-        });
+        let issuer = self.upstream_issuer(path, kind, preset);
         let client_id = self.required(&at("client_id"), raw.client_id, "required");
         let client_secret = match raw.client_secret {
             Some(v) => self.secret_string(&at("client_secret"), v),
@@ -143,17 +76,7 @@ impl Validator<'_> {
             self.problems.push(at("scopes"), "must include \"openid\"");
         }
         let mapping = self.mapping(&at("claims"), raw.claims.unwrap_or_default());
-        let link_by = match self.take(&at("link_by"), raw.link_by).as_deref() {
-            None | Some("none") => LinkBy::None,
-            Some("verified_email") => LinkBy::VerifiedEmail,
-            Some(other) => {
-                self.problems.push(
-                    at("link_by"),
-                    format!("unknown value {other:?}; allowed: none, verified_email"),
-                );
-                LinkBy::None
-            }
-        };
+        let link_by = self.link_by(&at("link_by"), raw.link_by);
         let jit = self.take(&at("jit"), raw.jit).unwrap_or(false);
         let trust_upstream_mfa = self
             .take(&at("trust_upstream_mfa"), raw.trust_upstream_mfa)
@@ -177,6 +100,119 @@ impl Validator<'_> {
             trust_upstream_mfa,
             logout_upstream,
         })
+    }
+
+    fn upstream_kind(&mut self, path: &str, raw: Field<String>) -> UpstreamKind {
+        match self.take(path, raw).as_deref() {
+            None | Some("oidc") => UpstreamKind::Oidc,
+            Some("auth0") => UpstreamKind::Auth0,
+            Some("okta") => UpstreamKind::Okta,
+            Some(other) => {
+                self.problems.push(
+                    path,
+                    format!("unknown kind {other:?}; allowed: oidc, auth0, okta"),
+                );
+                UpstreamKind::Oidc
+            }
+        }
+    }
+
+    /// The issuer: given (`kind = "oidc"`) or derived from the preset's fields, then checked.
+    fn upstream_issuer(&mut self, path: &str, kind: UpstreamKind, p: Preset) -> Option<String> {
+        let at = |key: &str| format!("{path}.{key}");
+        let (issuer, key) = match kind {
+            UpstreamKind::Oidc => (self.oidc_issuer(path, p), "issuer"),
+            UpstreamKind::Auth0 => (self.auth0_issuer(path, p), "domain"),
+            UpstreamKind::Okta => (self.okta_issuer(path, p), "org_url"),
+        };
+        issuer.and_then(|i| match uri::check_upstream_issuer(&i) {
+            Ok(()) => Some(i),
+            Err(m) => {
+                self.problems.push(at(key), m);
+                None
+            }
+        })
+    }
+
+    fn oidc_issuer(&mut self, path: &str, p: Preset) -> Option<String> {
+        for (key, set) in [
+            ("domain", p.domain.is_some()),
+            ("org_url", p.org_url.is_some()),
+        ] {
+            if set {
+                self.problems.push(
+                    format!("{path}.{key}"),
+                    "only for kind = \"auth0\" or \"okta\"",
+                );
+            }
+        }
+        if p.issuer.is_none() {
+            self.problems
+                .push(format!("{path}.issuer"), "required for kind = \"oidc\"");
+        }
+        p.issuer
+    }
+
+    fn auth0_issuer(&mut self, path: &str, p: Preset) -> Option<String> {
+        if p.issuer.is_some() {
+            self.problems.push(
+                format!("{path}.issuer"),
+                "not used with kind = \"auth0\": set domain",
+            );
+        }
+        let at = format!("{path}.domain");
+        match p.domain {
+            Some(d) if valid_host(&d) => Some(auth0_issuer(&d)),
+            Some(d) => {
+                let message = format!("{d:?} is not a host name like \"example.eu.auth0.com\"");
+                self.problems.push(at, message);
+                None
+            }
+            None => {
+                self.problems.push(
+                    at,
+                    "required for kind = \"auth0\" (your tenant, e.g. \"example.eu.auth0.com\")",
+                );
+                None
+            }
+        }
+    }
+
+    fn okta_issuer(&mut self, path: &str, p: Preset) -> Option<String> {
+        if p.issuer.is_some() {
+            self.problems.push(
+                format!("{path}.issuer"),
+                "not used with kind = \"okta\": set org_url",
+            );
+        }
+        if p.server.as_deref().is_some_and(|s| !valid_slug_any_case(s)) {
+            self.problems.push(
+                format!("{path}.authorization_server_id"),
+                "must be an id like \"default\" or \"aus1a2b3c4\"",
+            );
+        }
+        let Some(org_url) = p.org_url else {
+            self.problems.push(
+                format!("{path}.org_url"),
+                "required for kind = \"okta\" (e.g. \"https://dev-123.okta.com\")",
+            );
+            return None;
+        };
+        Some(okta_issuer(&org_url, p.server.as_deref()))
+    }
+
+    fn link_by(&mut self, path: &str, raw: Field<String>) -> LinkBy {
+        match self.take(path, raw).as_deref() {
+            None | Some("none") => LinkBy::None,
+            Some("verified_email") => LinkBy::VerifiedEmail,
+            Some(other) => {
+                self.problems.push(
+                    path,
+                    format!("unknown value {other:?}; allowed: none, verified_email"),
+                );
+                LinkBy::None
+            }
+        }
     }
 
     fn mapping(&mut self, path: &str, raw: RawClaimMapping) -> ClaimMapping {

@@ -90,6 +90,16 @@ impl AuthMethod {
     }
 }
 
+/// Who owns a client row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagedBy {
+    /// `[[clients]]` in the config file: reconciled at every start, removed with the entry.
+    Config,
+    /// RFC 7591 dynamic registration.
+    Registration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
@@ -189,8 +199,8 @@ pub struct Client {
     /// registered clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_token_hash: Option<String>,
-    /// Who owns the row: "config" rows are reconciled from the config file.
-    pub managed_by: String,
+    /// Who owns the row.
+    pub managed_by: ManagedBy,
 }
 
 impl Client {
@@ -204,7 +214,7 @@ impl Client {
 
     /// Registered through the open registration endpoint rather than by an administrator.
     pub fn is_self_registered(&self) -> bool {
-        self.managed_by == "registration"
+        self.managed_by == ManagedBy::Registration
     }
 
     pub fn allows_scope(&self, scope: &str) -> bool {

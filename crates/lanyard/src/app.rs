@@ -9,7 +9,7 @@ use lanyard_core::Provider;
 use lanyard_core::authn::password::PasswordHasherPool;
 use lanyard_core::clock::Clock;
 use lanyard_core::crypto::Cipher;
-use lanyard_core::model::Client;
+use lanyard_core::model::{Client, ManagedBy};
 use lanyard_core::oidc::keys::KeyManager;
 use lanyard_core::provider::{Housekeeping, Ports};
 use lanyard_core::store::{Store, StoreError};
@@ -99,7 +99,7 @@ pub async fn reconcile_clients(
     }
     let mut removed = 0;
     for existing in store.list_clients().await? {
-        if existing.managed_by == "config"
+        if existing.managed_by == ManagedBy::Config
             && !clients.iter().any(|c| c.client_id == existing.client_id)
             && store.delete_client(&existing.client_id).await?
         {
@@ -107,6 +107,56 @@ pub async fn reconcile_clients(
         }
     }
     Ok((changed, removed))
+}
+
+/// The provider and its ports: signing keys (created on first start), the password hasher
+/// with its concurrency limit, the encryption key and the document fetcher.
+async fn provider(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    fetch: Arc<lanyard_web::fetch::Fetcher>,
+) -> Result<Provider, AppError> {
+    let cipher = cipher(settings)?;
+    let keys = KeyManager::init(
+        store.clone(),
+        cipher.clone(),
+        &settings.signing.algorithms,
+        clock.now(),
+    )
+    .await
+    .map_err(|e| AppError::Startup(format!("signing keys: {e}")))?;
+    let concurrency = match settings.passwords.max_concurrent_hashes {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
+    let passwords = PasswordHasherPool::new(settings.passwords.argon2, concurrency)
+        .map_err(|e| AppError::Startup(e.to_string()))?;
+    let ports = Ports {
+        store,
+        keys: Arc::new(keys),
+        clock,
+        passwords,
+        cipher: Arc::new(cipher),
+        fetch,
+    };
+    Ok(Provider::new(settings.provider_config(), ports))
+}
+
+/// Pairwise subjects depend on the salt: without it they would silently become user ids.
+async fn check_pairwise_salt(settings: &Settings, store: &dyn Store) -> Result<(), AppError> {
+    if settings.oauth.pairwise_salt.is_some() {
+        return Ok(());
+    }
+    let clients = store.list_clients().await.map_err(AppError::Database)?;
+    if clients.iter().any(|c| c.pairwise_sector.is_some()) {
+        return Err(AppError::Startup(
+            "clients with pairwise subjects are registered: set [oauth] pairwise_salt (the same value as before)".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl App {
@@ -122,51 +172,13 @@ impl App {
             removed,
             "reconciled clients from the config file"
         );
-        let cipher = cipher(&settings)?;
-        let keys = KeyManager::init(
-            store.clone(),
-            cipher.clone(),
-            &settings.signing.algorithms,
-            clock.now(),
-        )
-        .await
-        .map_err(|e| AppError::Startup(format!("signing keys: {e}")))?;
-        let concurrency = match settings.passwords.max_concurrent_hashes {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            n => n,
-        };
-        let passwords = PasswordHasherPool::new(settings.passwords.argon2, concurrency)
-            .map_err(|e| AppError::Startup(e.to_string()))?;
+        check_pairwise_salt(&settings, store.as_ref()).await?;
         let fetcher = Arc::new(lanyard_web::fetch::Fetcher::new(
             settings.oauth.fetch_private_addresses,
         ));
-        let ports = Ports {
-            store: store.clone(),
-            keys: Arc::new(keys),
-            clock,
-            passwords,
-            cipher: Arc::new(cipher),
-            fetch: fetcher.clone(),
-        };
-        let provider = Provider::new(settings.provider_config(), ports);
+        let provider = provider(&settings, store.clone(), clock, fetcher.clone()).await?;
         let templates = Templates::new(&settings.ui.product_name)
             .map_err(|e| AppError::Startup(format!("templates: {e}")))?;
-        // Pairwise subjects depend on the salt: without it they would silently become user ids.
-        if settings.oauth.pairwise_salt.is_none()
-            && db
-                .store()
-                .list_clients()
-                .await
-                .map_err(AppError::Database)?
-                .iter()
-                .any(|c| c.pairwise_sector.is_some())
-        {
-            return Err(AppError::Startup(
-                "clients with pairwise subjects are registered: set [oauth] pairwise_salt (the same value as before)".into(),
-            ));
-        }
         let state = AppState {
             provider: Arc::new(provider),
             templates: Arc::new(templates),

@@ -78,7 +78,7 @@ impl<S: Send + Sync> FromRequest<S> for Input {
 }
 
 /// RFC 6749 2.3.1: HTTP Basic with the client id and secret form-urlencoded first, or the
-/// `client_id`/`client_secret` body parameters — never both.
+/// `client_id`/`client_secret` body parameters — never both; or a signed assertion (RFC 7523).
 pub fn client_credentials(
     headers: &HeaderMap,
     params: &Params,
@@ -88,58 +88,69 @@ pub fn client_credentials(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, rest) = v.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("basic")
-                .then(|| rest.trim().to_string())
+            scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
         });
-    // RFC 7523 2.2: a signed client assertion instead of a secret.
-    if let Some(kind) = params.get("client_assertion_type") {
+    let several =
+        || OAuthError::invalid_request("use one client authentication method, not several");
+    if params.get("client_assertion_type").is_some() {
         if basic.is_some() || params.get("client_secret").is_some() {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method, not several",
-            ));
+            return Err(several());
         }
-        if kind != lanyard_core::oidc::client_auth::ASSERTION_TYPE {
-            return Err(OAuthError::invalid_client());
-        }
-        let assertion = params
-            .get("client_assertion")
-            .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
-        let claimed = lanyard_core::oidc::client_auth::claimed_client_id(assertion)
-            .ok_or_else(OAuthError::invalid_client)?;
-        if params.get("client_id").is_some_and(|id| id != claimed) {
-            return Err(OAuthError::invalid_client());
-        }
-        return Ok(ClientCredentials::Assertion {
-            client_id: claimed,
-            assertion: assertion.to_string(),
-        });
+        return assertion_credentials(params);
     }
     if let Some(b64) = basic {
         if params.get("client_secret").is_some() {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method, not several",
-            ));
+            return Err(several());
         }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_bytes())
-            .map_err(|_| OAuthError::invalid_client())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
-        let (id, secret) = decoded
-            .split_once(':')
-            .ok_or_else(OAuthError::invalid_client)?;
-        let id = url_decode(id).ok_or_else(OAuthError::invalid_client)?;
-        let secret = url_decode(secret).ok_or_else(OAuthError::invalid_client)?;
-        if params.get("client_id").is_some_and(|body_id| body_id != id) {
-            return Err(OAuthError::invalid_request(
-                "client_id in the body differs from the Authorization header",
-            ));
-        }
-        return Ok(ClientCredentials::Secret {
-            client_id: id,
-            secret: Secret::new(secret),
-        });
+        return basic_credentials(b64, params);
     }
+    body_credentials(params)
+}
+
+/// RFC 7523 2.2: `client_assertion` of the JWT bearer type; its `sub` names the client.
+fn assertion_credentials(params: &Params) -> Result<ClientCredentials, OAuthError> {
+    if params.get("client_assertion_type") != Some(lanyard_core::oidc::client_auth::ASSERTION_TYPE)
+    {
+        return Err(OAuthError::invalid_client());
+    }
+    let assertion = params
+        .get("client_assertion")
+        .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
+    let claimed = lanyard_core::oidc::client_auth::claimed_client_id(assertion)
+        .ok_or_else(OAuthError::invalid_client)?;
+    if params.get("client_id").is_some_and(|id| id != claimed) {
+        return Err(OAuthError::invalid_client());
+    }
+    Ok(ClientCredentials::Assertion {
+        client_id: claimed,
+        assertion: assertion.to_string(),
+    })
+}
+
+/// HTTP Basic: `base64(urlencode(id) ":" urlencode(secret))`.
+fn basic_credentials(b64: &str, params: &Params) -> Result<ClientCredentials, OAuthError> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|_| OAuthError::invalid_client())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(OAuthError::invalid_client)?;
+    let id = url_decode(id).ok_or_else(OAuthError::invalid_client)?;
+    let secret = url_decode(secret).ok_or_else(OAuthError::invalid_client)?;
+    if params.get("client_id").is_some_and(|body_id| body_id != id) {
+        return Err(OAuthError::invalid_request(
+            "client_id in the body differs from the Authorization header",
+        ));
+    }
+    Ok(ClientCredentials::Secret {
+        client_id: id,
+        secret: Secret::new(secret),
+    })
+}
+
+/// `client_id` and `client_secret` in the body, or a public client's `client_id` alone.
+fn body_credentials(params: &Params) -> Result<ClientCredentials, OAuthError> {
     if params.is_duplicated("client_id") || params.is_duplicated("client_secret") {
         return Err(OAuthError::invalid_request(
             "client credentials are included more than once",

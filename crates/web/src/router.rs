@@ -81,8 +81,9 @@ pub fn ops_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-pub fn router(state: AppState) -> Router {
-    let cfg = state.config.clone();
+/// Pages a browser visits: sessions (cookie, CSRF) live here and nowhere else.
+fn browser_routes(state: &AppState) -> Router<AppState> {
+    let cfg = &state.config;
     let sessions = SessionManagerLayer::new(state.sessions.clone())
         .with_name(cfg.cookie_name.clone())
         .with_secure(cfg.secure_cookies)
@@ -93,8 +94,7 @@ pub fn router(state: AppState) -> Router {
             cfg.idle_timeout.num_seconds(),
         )))
         .with_always_save(true);
-
-    let browser = Router::new()
+    Router::new()
         .route(
             "/authorize",
             get(authorize::authorize).post(authorize::authorize),
@@ -132,9 +132,12 @@ pub fn router(state: AppState) -> Router {
         .route("/account/sessions/end", post(account::end_session))
         .route("/session/keepalive", post(ops::keepalive))
         .layer(sessions)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY));
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+}
 
-    // Browser-based public clients call these cross-origin; no cookies are involved.
+/// Endpoints relying parties call. Browser-based public clients call them cross-origin; no
+/// cookies are involved.
+fn api_routes() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
@@ -158,24 +161,30 @@ pub fn router(state: AppState) -> Router {
         .route("/register", post(registration::register))
         .layer(RequestBodyLimitLayer::new(4 * MAX_BODY))
         .layer(cors);
+    api.merge(registration)
+}
 
-    let ops = Router::new()
+/// Health, metrics and static assets.
+fn ops_routes() -> Router<AppState> {
+    Router::new()
         .route("/", get(|| async { crate::journey::see_other("/account") }))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::public_metrics))
         .route("/static/lanyard.css", get(ops::css))
-        .route("/static/form_post.js", get(ops::form_post_js));
+        .route("/static/form_post.js", get(ops::form_post_js))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+}
 
-    let mut app = browser
-        .merge(api)
-        .merge(registration)
-        .merge(ops.layer(RequestBodyLimitLayer::new(MAX_BODY)))
+pub fn router(state: AppState) -> Router {
+    let mut app = browser_routes(&state)
+        .merge(api_routes())
+        .merge(ops_routes())
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), render_error_pages))
         .layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(from_fn(security_headers));
-    if cfg.secure_cookies {
+    if state.config.secure_cookies {
         app = app.layer(from_fn(hsts));
     }
     app.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))

@@ -6,6 +6,8 @@ use crate::authn::{ACR_MFA, ACR_PWD};
 use crate::model::SigningAlg;
 use crate::oidc::scopes;
 
+/// The discovery document. (Longer than most functions here by design: it is one JSON
+/// literal, read best as the document it produces.)
 pub fn document(
     issuer: &str,
     algs: &[SigningAlg],

@@ -5,7 +5,7 @@
 //! object's parameters replace the query's; a query parameter that contradicts the object, an
 //! expired object or a bad signature is `invalid_request_object`.
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::model::Client;
 use crate::oidc::authorize::AuthorizeError;
@@ -40,28 +40,44 @@ pub fn resolve(
         }
         jws::unsecured_claims(object).ok_or_else(|| invalid("the request object is malformed"))?
     } else {
-        if !jws::CLIENT_ALGS.contains(&alg.as_str()) {
-            return Err(invalid("the request object's algorithm is not supported"));
-        }
-        let jwks = jwks.ok_or_else(|| {
-            invalid("the client has no registered keys to verify the request object")
-        })?;
-        let claims = jws::verify(object, jwks)
-            .ok_or_else(|| invalid("the request object's signature does not verify"))?;
-        // RFC 9101 4: a signed object names its client and its audience.
-        if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
-            return Err(invalid("the request object's iss is not the client"));
-        }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == issuer,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer)),
-            _ => false,
-        };
-        if !aud_ok {
-            return Err(invalid("the request object's aud is not this provider"));
-        }
-        claims
+        verify_signed(object, &alg, client, jwks, issuer)?
     };
+    check_times(&claims, now)?;
+    merge(params, claims)
+}
+
+/// RFC 9101 4: a signed object verifies with the client's keys and names its client (`iss`)
+/// and this provider (`aud`).
+fn verify_signed(
+    object: &str,
+    alg: &str,
+    client: &Client,
+    jwks: Option<&Value>,
+    issuer: &str,
+) -> Result<Map<String, Value>, OAuthError> {
+    if !jws::CLIENT_ALGS.contains(&alg) {
+        return Err(invalid("the request object's algorithm is not supported"));
+    }
+    let jwks = jwks
+        .ok_or_else(|| invalid("the client has no registered keys to verify the request object"))?;
+    let claims = jws::verify(object, jwks)
+        .ok_or_else(|| invalid("the request object's signature does not verify"))?;
+    if claims.get("iss").and_then(Value::as_str) != Some(client.client_id.as_str()) {
+        return Err(invalid("the request object's iss is not the client"));
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => a == issuer,
+        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(invalid("the request object's aud is not this provider"));
+    }
+    Ok(claims)
+}
+
+/// `exp` in the future, `nbf` not later than a minute from now (clock skew).
+fn check_times(claims: &Map<String, Value>, now: DateTime<Utc>) -> Result<(), OAuthError> {
     let now_s = now.timestamp();
     if claims
         .get("exp")
@@ -75,6 +91,13 @@ pub fn resolve(
     {
         return Err(invalid("the request object is not valid yet"));
     }
+    Ok(())
+}
+
+/// The object's parameters over the query's. OIDC Core 6.1: client_id and response_type must
+/// match; RFC 9101 5: other query parameters are ignored, but a contradiction is most likely an
+/// attack or a bug, so it is refused.
+fn merge(params: &Params, claims: Map<String, Value>) -> Result<Params, OAuthError> {
     let mut merged: Vec<(String, String)> = params
         .pairs()
         .into_iter()
@@ -89,15 +112,13 @@ pub fn resolve(
             Value::Null => continue,
             other => other.to_string(),
         };
-        if let Some((_, existing)) = merged.iter().find(|(k, _)| *k == key) {
-            // OIDC Core 6.1: client_id and response_type must match; RFC 9101 5: other query
-            // parameters are ignored, but a contradiction is most likely an attack or a bug.
-            if *existing != value {
+        match merged.iter().find(|(k, _)| *k == key) {
+            Some((_, existing)) if *existing != value => {
                 return Err(invalid("a query parameter contradicts the request object"));
             }
-            continue;
+            Some(_) => {}
+            None => merged.push((key, value)),
         }
-        merged.push((key, value));
     }
     Ok(Params::from_pairs(merged))
 }

@@ -1,5 +1,6 @@
 //! Command-line interface. Every command loads and validates the same config file as `serve`.
 pub mod admin;
+mod import;
 mod keys;
 pub mod serve;
 mod users;
@@ -204,16 +205,32 @@ pub async fn run(cli: Cli) -> ExitCode {
         json_logs,
         matches!(cli.command, Command::Serve),
     );
-    let result = match cli.command {
+    let result = dispatch(&cli.config, cli.command, settings).await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(admin::CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(admin::CliError::Failed(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn dispatch(
+    config: &std::path::Path,
+    command: Command,
+    settings: lanyard_config::Settings,
+) -> Result<(), admin::CliError> {
+    match command {
         Command::Serve => serve::serve(settings).await,
         Command::Config {
             command: ConfigCommand::Check,
         } => {
-            println!(
-                "{}: OK ({} client(s))",
-                cli.config.display(),
-                settings.clients.len()
-            );
+            let clients = settings.clients.len();
+            println!("{}: OK ({clients} client(s))", config.display());
             Ok(())
         }
         Command::Migrate => admin::migrate(&settings).await,
@@ -227,17 +244,6 @@ pub async fn run(cli: Cli) -> ExitCode {
             limit,
             json,
         } => keys::audit(&settings, user, kind, since, limit, json).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(admin::CliError::Input(msg)) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
-        }
-        Err(admin::CliError::Failed(msg)) => {
-            eprintln!("error: {msg}");
-            ExitCode::from(1)
-        }
     }
 }
 

@@ -5,12 +5,10 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use chrono::Duration;
 use lanyard_config::Settings;
 use lanyard_core::accounts::{Accounts, Actor, NewUser};
-use lanyard_core::authn::password;
 use lanyard_core::model::User;
 use lanyard_core::oidc::error::ProviderError;
 use lanyard_core::store::{Store, StoreError};
 use lanyard_core::types::{NewPassword, Username};
-use serde::Deserialize;
 
 use super::admin::{CliError, accounts, failed, find, now};
 use super::{GroupCommand, UserCommand};
@@ -19,7 +17,7 @@ fn username(raw: &str) -> Result<Username, CliError> {
     Username::parse(raw).map_err(CliError::Input)
 }
 
-fn validate_email(e: &str) -> Result<String, CliError> {
+pub(super) fn validate_email(e: &str) -> Result<String, CliError> {
     let e = e.trim();
     let ok = e.len() <= 254
         && e.split_once('@').is_some_and(|(l, d)| {
@@ -77,7 +75,7 @@ pub async fn user(settings: &Settings, cmd: UserCommand) -> Result<(), CliError>
         UserCommand::Disable { username } => disable(a, &username, true).await,
         UserCommand::Enable { username } => disable(a, &username, false).await,
         UserCommand::Delete { username, yes } => delete(a, &username, yes).await,
-        UserCommand::Import { file } => import(a.store(), &file).await,
+        UserCommand::Import { file } => super::import::import(a.store(), &file).await,
         UserCommand::ResetMfa { username } => reset_mfa(a, &username).await,
         UserCommand::Unlock { username } => unlock(a, &username).await,
         UserCommand::Show { username } => show(settings, a, &username).await,
@@ -323,92 +321,5 @@ pub async fn group(settings: &Settings, cmd: GroupCommand) -> Result<(), CliErro
             println!("removed {} from {group}", user.username);
         }
     }
-    Ok(())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportLine {
-    username: String,
-    email: Option<String>,
-    #[serde(default)]
-    email_verified: bool,
-    name: Option<String>,
-    password_hash: Option<String>,
-}
-
-/// Import a JSON Lines file. Every line is checked first; nothing is written if any line is bad.
-async fn import(store: &dyn Store, path: &std::path::Path) -> Result<(), CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
-    let mut users = Vec::new();
-    let mut problems = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let n = i + 1;
-        let parsed: ImportLine = match serde_json::from_str(line) {
-            Ok(p) => p,
-            Err(e) => {
-                problems.push(format!("line {n}: {e}"));
-                continue;
-            }
-        };
-        let username = match Username::parse(&parsed.username) {
-            Ok(u) => u,
-            Err(m) => {
-                problems.push(format!("line {n}: {m}"));
-                continue;
-            }
-        };
-        if parsed
-            .password_hash
-            .as_deref()
-            .is_some_and(|h| !password::is_supported_hash(h))
-        {
-            problems.push(format!(
-                "line {n}: password_hash: not a bcrypt ($2a$/$2b$/$2y$) or argon2 PHC hash"
-            ));
-            continue;
-        }
-        let email = match parsed.email.as_deref().map(validate_email).transpose() {
-            Ok(e) => e,
-            Err(CliError::Input(m) | CliError::Failed(m)) => {
-                problems.push(format!("line {n}: {}", m.replace("--email", "email")));
-                continue;
-            }
-        };
-        let mut u = User::new(username.as_str(), now());
-        u.email = email;
-        u.email_verified = parsed.email_verified;
-        u.name = parsed.name;
-        u.password_hash = parsed.password_hash;
-        users.push((n, u));
-    }
-    if !problems.is_empty() {
-        return Err(CliError::Input(format!(
-            "{} has {} problem(s); nothing imported:\n  {}",
-            path.display(),
-            problems.len(),
-            problems.join("\n  ")
-        )));
-    }
-    let (mut created, mut skipped) = (0, 0);
-    for (n, u) in users {
-        match store.create_user(&u).await {
-            Ok(()) => created += 1,
-            Err(StoreError::Conflict(_)) => {
-                eprintln!(
-                    "line {n}: username {:?} already exists; skipped",
-                    u.username
-                );
-                skipped += 1;
-            }
-            Err(e) => return Err(failed(e)),
-        }
-    }
-    println!("imported {created} user(s), skipped {skipped} existing");
     Ok(())
 }

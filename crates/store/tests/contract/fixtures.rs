@@ -142,7 +142,7 @@ pub(crate) fn client(id: &str) -> Client {
         pairwise_sector: None,
         secret_enc: None,
         registration_token_hash: None,
-        managed_by: "config".into(),
+        managed_by: lanyard_core::model::ManagedBy::Config,
     }
 }
 

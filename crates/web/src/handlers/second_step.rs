@@ -223,16 +223,25 @@ pub async fn enroll_submit(
     browser
         .end_other_sessions(&s.provider, user.id, "mfa_enrolled")
         .await?;
-    let continue_url = match flow {
-        Some(LoadedFlow { mut flow, .. }) => {
-            flow.fresh_login = true;
-            browser.put_flow(&flow).await?;
-            with_query("/login/continue", &[("flow".into(), flow.id.clone())])
-        }
-        None => "/account".into(),
-    };
+    let continue_url = continue_after_codes(&browser, flow).await?;
     let heading = "Two-step verification is on";
     backup_codes_page(&s, &browser, &codes, &continue_url, heading).await
+}
+
+/// Where the backup codes page continues: the application's flow, now with a fresh login.
+async fn continue_after_codes(
+    browser: &Browser,
+    flow: Option<LoadedFlow>,
+) -> Result<String, WebError> {
+    let Some(LoadedFlow { mut flow, .. }) = flow else {
+        return Ok("/account".into());
+    };
+    flow.fresh_login = true;
+    browser.put_flow(&flow).await?;
+    Ok(with_query(
+        "/login/continue",
+        &[("flow".into(), flow.id.clone())],
+    ))
 }
 
 #[derive(Deserialize)]

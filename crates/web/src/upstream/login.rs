@@ -2,7 +2,7 @@
 //! and, at the callback, the code exchange and the ID token's verification (OIDC Core 3.1.3.7).
 use chrono::{DateTime, Utc};
 use lanyard_core::federation::{Upstream, check_upstream_claims};
-use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::core::{CoreAuthenticationFlow, CoreIdToken};
 use openidconnect::{
     AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
     Scope, TokenResponse,
@@ -71,17 +71,41 @@ impl Upstreams {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| FedError::Invalid("the token response has no id_token".into()))?;
+        self.verify_id_token(up, &client, id_token, nonce).await?;
+        // Verified above; read every claim (openidconnect's typed claims drop unknown ones).
+        let mut claims = lanyard_core::oidc::jws::unverified_claims(&id_token.to_string())
+            .ok_or_else(|| FedError::Invalid("the ID token cannot be read".into()))?;
+        check_upstream_claims(&claims, &up.client_id, now)
+            .map_err(|e| FedError::Invalid(e.to_string()))?;
+        if need.iter().any(|c| !claims.contains_key(*c))
+            && let Some(endpoint) = cached.metadata.userinfo_endpoint()
+        {
+            let token = tokens.access_token().secret();
+            self.merge_userinfo(endpoint.url().as_str(), token, &mut claims)
+                .await?;
+        }
+        Ok((claims, id_token.to_string()))
+    }
+
+    /// The ID token's signature and claims (`iss`, `aud`, `azp`, `exp`, `nonce`), with the
+    /// allowed algorithms only. An unknown kid may mean the upstream rotated its keys: the JWKS
+    /// is refreshed (at most once per `REFETCH_BACKOFF`) and the token checked again.
+    async fn verify_id_token(
+        &self,
+        up: &Upstream,
+        client: &super::Client,
+        id_token: &CoreIdToken,
+        nonce: &str,
+    ) -> Result<(), FedError> {
         let nonce = Nonce::new(nonce.to_string());
-        let verified = {
-            let verifier = client
-                .id_token_verifier()
-                .set_allowed_algs(ALLOWED_ALGS.to_vec());
-            id_token.claims(&verifier, &nonce).map(|_| ())
+        let invalid = |e: ClaimsVerificationError| {
+            FedError::Invalid(format!("the ID token is not valid: {e}"))
         };
-        match verified {
-            Ok(()) => {}
-            // An unknown kid may mean the upstream rotated its keys: refresh the JWKS (at most
-            // once per REFETCH_BACKOFF) and try again.
+        let verifier = client
+            .id_token_verifier()
+            .set_allowed_algs(ALLOWED_ALGS.to_vec());
+        match id_token.claims(&verifier, &nonce) {
+            Ok(_) => Ok(()),
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
@@ -92,43 +116,36 @@ impl Upstreams {
                     .set_allowed_algs(ALLOWED_ALGS.to_vec());
                 id_token
                     .claims(&verifier, &nonce)
-                    .map_err(|e| FedError::Invalid(format!("the ID token is not valid: {e}")))?;
+                    .map(|_| ())
+                    .map_err(invalid)
             }
-            Err(e) => {
-                return Err(FedError::Invalid(format!("the ID token is not valid: {e}")));
+            Err(e) => Err(invalid(e)),
+        }
+    }
+
+    /// Claims the ID token lacks, from userinfo. OIDC Core 5.3.2: its `sub` must be the ID
+    /// token's; claims about the authentication itself are taken from the ID token only.
+    async fn merge_userinfo(
+        &self,
+        endpoint: &str,
+        access_token: &str,
+        claims: &mut Map<String, Value>,
+    ) -> Result<(), FedError> {
+        let Value::Object(info) = self.get_json(endpoint, Some(access_token)).await? else {
+            return Err(FedError::Unavailable(
+                "userinfo did not answer an object".into(),
+            ));
+        };
+        if info.get("sub") != claims.get("sub") {
+            return Err(FedError::Invalid(
+                "userinfo is about another subject".into(),
+            ));
+        }
+        for (k, v) in info {
+            if !ID_TOKEN_ONLY.contains(&k.as_str()) {
+                claims.entry(k).or_insert(v);
             }
         }
-        // Verified above; read every claim (openidconnect's typed claims drop unknown ones).
-        let mut claims = lanyard_core::oidc::jws::unverified_claims(&id_token.to_string())
-            .ok_or_else(|| FedError::Invalid("the ID token cannot be read".into()))?;
-        check_upstream_claims(&claims, &up.client_id, now)
-            .map_err(|e| FedError::Invalid(e.to_string()))?;
-        if need.iter().any(|c| !claims.contains_key(*c))
-            && let Some(endpoint) = cached.metadata.userinfo_endpoint()
-        {
-            let info = self
-                .get_json(
-                    endpoint.url().as_str(),
-                    Some(tokens.access_token().secret()),
-                )
-                .await?;
-            let Value::Object(info) = info else {
-                return Err(FedError::Unavailable(
-                    "userinfo did not answer an object".into(),
-                ));
-            };
-            // OIDC Core 5.3.2: the userinfo sub must be the ID token's.
-            if info.get("sub") != claims.get("sub") {
-                return Err(FedError::Invalid(
-                    "userinfo is about another subject".into(),
-                ));
-            }
-            for (k, v) in info {
-                if !ID_TOKEN_ONLY.contains(&k.as_str()) {
-                    claims.entry(k).or_insert(v);
-                }
-            }
-        }
-        Ok((claims, id_token.to_string()))
+        Ok(())
     }
 }

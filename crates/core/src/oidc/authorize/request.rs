@@ -198,7 +198,7 @@ pub(crate) mod tests_support {
             pairwise_sector: None,
             secret_enc: None,
             registration_token_hash: None,
-            managed_by: "config".into(),
+            managed_by: crate::model::ManagedBy::Config,
         }
     }
 }
