@@ -8,6 +8,7 @@ use lanyard_core::secret::sha256;
 use crate::raw::{Field, RawClient};
 use crate::uri;
 use crate::validate::Validator;
+use lanyard_core::types::ClientId;
 
 /// Scopes a client may be allowed (OIDC Core 5.4 and 11, plus `groups`): what the provider
 /// understands.
@@ -140,12 +141,14 @@ impl Validator<'_> {
     }
 
     fn client_id(&mut self, path: &str, raw: Field<String>) -> Option<String> {
-        let client_id = self.required(path, raw, "required");
-        if client_id.as_deref().is_some_and(|id| !valid_client_id(id)) {
-            self.problems
-                .push(path, "must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
+        let client_id = self.required(path, raw, "required")?;
+        match ClientId::parse(&client_id) {
+            Ok(id) => Some(id.into_string()),
+            Err(message) => {
+                self.problems.push(path, message);
+                None
+            }
         }
-        client_id
     }
 
     /// An enabled signing algorithm; RS256 when absent (or after a problem).
@@ -303,14 +306,6 @@ impl Validator<'_> {
         }
         scopes
     }
-}
-
-/// RFC 6749 A.1 allows any printable ASCII; a URL- and header-safe subset avoids escaping bugs.
-fn valid_client_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._~-".contains(c))
 }
 
 fn decode_sha256_hex(hex: &str) -> Option<Vec<u8>> {

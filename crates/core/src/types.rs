@@ -34,6 +34,29 @@ impl std::fmt::Display for Username {
     }
 }
 
+/// A client identifier an administrator chooses (`[[clients]]`). RFC 6749 A.1 allows any
+/// printable ASCII; Lanyard takes 1-128 characters of the URL-safe set, so it can stand in URLs, Basic credentials (RFC 6749 2.3.1) and log lines
+/// unescaped. (Registered clients get random ids of that set.)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let ok = (1..=128).contains(&raw.len())
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._~-".contains(c));
+        match ok {
+            true => Ok(Self(raw.to_string())),
+            false => Err("must be 1-128 characters of A-Z a-z 0-9 . _ ~ -"),
+        }
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// Usernames are compared case-insensitively: stored and looked up in lower case. (For what a
 /// user types at sign-in, which may not even be a valid username.)
 pub fn normalize_username(raw: &str) -> String {
@@ -89,6 +112,14 @@ mod tests {
         assert_eq!(Username::parse(" Ada.L@X ").unwrap().as_str(), "ada.l@x");
         for bad in ["", "a b", "ädä", &"a".repeat(65), "semi;colon"] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_ids_are_url_safe() {
+        assert!(ClientId::parse("web-app_1.x~").is_ok());
+        for bad in ["", "a b", "a:b", "é", &"a".repeat(129)] {
+            assert!(ClientId::parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -7,8 +7,7 @@ use super::TokenResponse;
 use super::issue::{Exchange, Issuance};
 use crate::model::{AuthCode, Client, Grant, GrantType, Redeemed, RefreshToken};
 use crate::oidc::authorize::valid_pkce_value;
-use crate::oidc::error::{ErrorKind, OAuthError, ProviderResult};
-use crate::oidc::params::Params;
+use crate::oidc::error::{OAuthError, ProviderResult};
 use crate::oidc::scopes;
 use crate::provider::Provider;
 use crate::secret::{b64url, ct_eq, hash_token, random_token};
@@ -18,20 +17,11 @@ impl Provider {
     pub(super) async fn grant_code(
         &self,
         client: &Client,
-        params: &Params,
+        code: &str,
+        presented: Presented<'_>,
     ) -> ProviderResult<TokenResponse> {
-        if !client.allows_grant(GrantType::AuthorizationCode) {
-            return Err(OAuthError::new(
-                ErrorKind::UnauthorizedClient,
-                "client may not use this grant",
-            )
-            .into());
-        }
-        let code = params
-            .get("code")
-            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let now = self.now();
-        let c = self.redeem_code(client, params, code, now).await?;
+        let c = self.redeem_code(client, &presented, code, now).await?;
         let user = self
             .claim_user(client, c.user_id, &c.scopes, c.claims.as_ref())
             .await?;
@@ -56,7 +46,7 @@ impl Provider {
     async fn redeem_code(
         &self,
         client: &Client,
-        params: &Params,
+        presented: &Presented<'_>,
         code: &str,
         now: DateTime<Utc>,
     ) -> ProviderResult<AuthCode> {
@@ -67,7 +57,7 @@ impl Provider {
             .find_code(&code_hash)
             .await?
             .ok_or_else(invalid)?;
-        check_presenter(&stored, client, params)?;
+        check_presenter(&stored, client, presented)?;
         let c = match self.store.redeem_code(&code_hash, now).await? {
             Redeemed::Fresh(c) => c,
             Redeemed::NotFound => return Err(invalid().into()),
@@ -137,22 +127,29 @@ impl Provider {
     }
 }
 
+/// What the client presents with a code besides its credentials.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Presented<'a> {
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
+}
+
 /// RFC 6749 4.1.3 and RFC 7636 4.6: the code was issued to this client, for this redirect URI,
 /// and the PKCE verifier matches its challenge.
-fn check_presenter(c: &AuthCode, client: &Client, params: &Params) -> Result<(), OAuthError> {
+fn check_presenter(c: &AuthCode, client: &Client, p: &Presented<'_>) -> Result<(), OAuthError> {
     if c.client_id != client.client_id {
         return Err(OAuthError::invalid_grant(
             "authorization code was issued to another client",
         ));
     }
     // RFC 6749 4.1.3: redirect_uri must be identical to the one in the authorization request.
-    if params.get("redirect_uri") != Some(c.redirect_uri.as_str()) {
+    if p.redirect_uri != Some(c.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
     // RFC 7636 4.6, and RFC 9700 2.1.1: a verifier without a challenge is refused (downgrade).
-    match (&c.code_challenge, params.get("code_verifier")) {
+    match (&c.code_challenge, p.code_verifier) {
         (None, None) => Ok(()),
         (Some(challenge), Some(verifier)) if valid_pkce_value(verifier) => {
             if ct_eq(

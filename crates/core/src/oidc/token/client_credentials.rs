@@ -4,9 +4,8 @@ use uuid::Uuid;
 
 use super::TokenResponse;
 use super::issue::{Exchange, Issuance};
-use crate::model::{Client, Grant, GrantType};
+use crate::model::{Client, Grant};
 use crate::oidc::error::{ErrorKind, OAuthError, ProviderResult};
-use crate::oidc::params::Params;
 use crate::oidc::scopes;
 use crate::provider::Provider;
 
@@ -15,16 +14,9 @@ impl Provider {
     pub(super) async fn grant_client_credentials(
         &self,
         client: &Client,
-        params: &Params,
+        scope: Option<&str>,
     ) -> ProviderResult<TokenResponse> {
-        if client.is_public() || !client.allows_grant(GrantType::ClientCredentials) {
-            return Err(OAuthError::new(
-                ErrorKind::UnauthorizedClient,
-                "client may not use this grant",
-            )
-            .into());
-        }
-        let asked = scopes::parse(params.get("scope").unwrap_or(""));
+        let asked = scopes::parse(scope.unwrap_or(""));
         if asked
             .iter()
             .any(|s| s == "openid" || s == "offline_access" || !client.allows_scope(s))

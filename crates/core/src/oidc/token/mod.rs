@@ -7,17 +7,20 @@ mod introspect;
 mod issue;
 mod logout_token;
 mod refresh_token;
+mod request;
 mod revoke;
 mod userinfo;
 
 use serde::Serialize;
 
 use crate::model::Client;
-use crate::oidc::error::{ErrorKind, OAuthError, ProviderResult};
+use crate::oidc::error::ProviderResult;
 use crate::oidc::params::Params;
 use crate::provider::Provider;
 
+use authorization_code::Presented;
 pub use issue::at_hash;
+pub use request::TokenRequest;
 pub use userinfo::{BearerError, UserinfoResponse};
 
 /// RFC 6749 5.1 successful response.
@@ -36,19 +39,25 @@ pub struct TokenResponse {
 impl Provider {
     /// RFC 6749 3.2 / 5.2: one grant per `grant_type`, after the client authenticated.
     pub async fn token(&self, client: &Client, params: &Params) -> ProviderResult<TokenResponse> {
-        if let Some(msg) = params.first_malformed() {
-            return Err(OAuthError::invalid_request(msg).into());
-        }
-        match params.get("grant_type") {
-            None => Err(OAuthError::invalid_request("grant_type is required").into()),
-            Some("authorization_code") => self.grant_code(client, params).await,
-            Some("refresh_token") => self.grant_refresh(client, params).await,
-            Some("client_credentials") => self.grant_client_credentials(client, params).await,
-            Some(_) => Err(OAuthError::new(
-                ErrorKind::UnsupportedGrantType,
-                "unsupported grant_type",
-            )
-            .into()),
+        match TokenRequest::parse(client, params)? {
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                let presented = Presented {
+                    redirect_uri,
+                    code_verifier,
+                };
+                self.grant_code(client, code, presented).await
+            }
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => self.grant_refresh(client, refresh_token, scope).await,
+            TokenRequest::ClientCredentials { scope } => {
+                self.grant_client_credentials(client, scope).await
+            }
         }
     }
 }

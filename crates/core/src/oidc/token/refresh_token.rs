@@ -6,9 +6,8 @@ use uuid::Uuid;
 
 use super::TokenResponse;
 use super::issue::{Exchange, Issuance};
-use crate::model::{Client, Grant, GrantType, Redeemed, RefreshToken};
+use crate::model::{Client, Grant, Redeemed, RefreshToken};
 use crate::oidc::error::{ErrorKind, OAuthError, ProviderResult};
-use crate::oidc::params::Params;
 use crate::oidc::scopes;
 use crate::provider::Provider;
 use crate::secret::{hash_token, random_token, sha256};
@@ -18,35 +17,26 @@ impl Provider {
     pub(super) async fn grant_refresh(
         &self,
         client: &Client,
-        params: &Params,
+        token: &str,
+        scope: Option<&str>,
     ) -> ProviderResult<TokenResponse> {
-        if !client.allows_grant(GrantType::RefreshToken) {
-            return Err(OAuthError::new(
-                ErrorKind::UnauthorizedClient,
-                "client may not use this grant",
-            )
-            .into());
-        }
-        let token = params
-            .get("refresh_token")
-            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let now = self.now();
         let (rt, grant) = self.presented_refresh(client, token).await?;
         if rt.used_at.is_some() {
             return self
-                .rotated_refresh(client, &grant, &rt, token, params, now)
+                .rotated_refresh(client, &grant, &rt, token, scope, now)
                 .await;
         }
         if !grant.is_active(now) || rt.expires_at <= now {
             return Err(invalid_refresh().into());
         }
-        let scopes = refresh_scopes(&grant, params)?;
+        let scopes = refresh_scopes(&grant, scope)?;
         let user = self.grant_user(client, &grant).await?;
         let Some(new_token) = self.rotate(token, &grant, now).await? else {
             // A parallel refresh of the same token rotated it first.
             let (rt, _) = self.presented_refresh(client, token).await?;
             return self
-                .rotated_refresh(client, &grant, &rt, token, params, now)
+                .rotated_refresh(client, &grant, &rt, token, scope, now)
                 .await;
         };
         self.issue(
@@ -125,7 +115,7 @@ impl Provider {
         grant: &Grant,
         rt: &RefreshToken,
         token: &str,
-        params: &Params,
+        scope: Option<&str>,
         now: DateTime<Utc>,
     ) -> ProviderResult<TokenResponse> {
         let in_grace = rt
@@ -148,7 +138,7 @@ impl Provider {
             && next.expires_at > now
             && grant.is_active(now)
         {
-            let scopes = refresh_scopes(grant, params)?;
+            let scopes = refresh_scopes(grant, scope)?;
             let user = self.grant_user(client, grant).await?;
             return self.issue(
                 Issuance {
@@ -196,8 +186,8 @@ fn invalid_refresh() -> OAuthError {
 }
 
 /// RFC 6749 6: a refresh may ask for fewer scopes than were granted, never more.
-fn refresh_scopes(grant: &Grant, params: &Params) -> Result<Vec<String>, OAuthError> {
-    match params.get("scope") {
+fn refresh_scopes(grant: &Grant, scope: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    match scope {
         None => Ok(grant.scopes.clone()),
         Some(raw) => {
             let asked = scopes::parse(raw);
