@@ -1,6 +1,7 @@
 //! Lanyard's integration tests: one binary, many modules. Every test starts its own server on
 //! port 0 with its own database, so tests run in parallel and in any order.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Tests read the wall clock freely; the server under test reads it through `Clock`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod harness;
 mod rp;
