@@ -3,7 +3,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::harness::{TestApp, fresh_db_url, test_config};
+use crate::harness::{TestApp, fresh_db_url, standard, test_config};
 
 /// The binary in the same target directory as this test. `scripts/test` builds it first
 /// (`cargo build -p lanyard`): cargo builds a binary for integration tests of its own package only.
@@ -312,7 +312,7 @@ async fn unlock_reset_mfa_and_rotate_encryption_through_the_cli() {
     // A running instance on the same database: Ada enrolls TOTP through the pages, then
     // fails her password five times.
     let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn_on(dir, cli.db_url.clone(), |c| c).await;
+    let app = TestApp::spawn_on(dir, cli.db_url.clone(), standard).await;
     let ada = app.user("ada").await;
     let mut b = app.browser();
     b.login("ada").await;

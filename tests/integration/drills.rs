@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::harness::{SECRET, TestApp, http_client};
+use crate::harness::{RegistrationSettings, SECRET, TestApp, http_client};
 
 /// Values an attacker might send to a form or query.
 fn text() -> impl Strategy<Value = String> {
@@ -152,13 +152,7 @@ fn call() -> impl Strategy<Value = Call> {
 /// 600 cases, plus 100 random registration documents.
 #[tokio::test]
 async fn random_input_never_gets_a_500() {
-    let app = TestApp::spawn_with(|c| {
-        c.replace(
-            "[passwords]",
-            "[registration]\nmode = \"open\"\n\n[passwords]",
-        )
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| s.registration = RegistrationSettings::Open).await;
     let http = http_client();
     let mut runner = TestRunner::new(Config::with_cases(600));
     let strategy = call();
@@ -251,22 +245,16 @@ impl Replica {
     /// load balancer), on `db_url`.
     async fn start(dir: &std::path::Path, issuer_port: u16, port: u16, db_url: &str) -> Self {
         let config = dir.join(format!("replica-{port}.toml"));
-        // No per-client token budget: this drill is about integrity, not rate limits.
-        let text = test_config(issuer_port, db_url)
-            .replace(
-                "[passwords]",
-                "[rate_limits]\ntoken_requests_per_minute = 0\n\n[passwords]",
-            )
-            .replace(
-                &format!("listen = \"127.0.0.1:{issuer_port}\""),
-                &format!("listen = \"127.0.0.1:{port}\""),
-            );
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, test_config(issuer_port, db_url)).unwrap();
         let mut child = Command::new(crate::cli::binary())
             .arg("--config")
             .arg(&config)
             .arg("serve")
             .env_remove("LANYARD_TEST_DATABASE_URL")
+            // Each replica listens on its own port, behind the shared issuer; no per-client
+            // token budget (this drill is about integrity, not rate limits).
+            .env("LANYARD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("LANYARD_RATE_LIMITS__TOKEN_REQUESTS_PER_MINUTE", "0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -463,7 +451,7 @@ async fn journey(
             return Err(format!("enroll page {}", page.status));
         }
         let key = crate::mfa::key_from_page(&page);
-        let code = crate::mfa::totp_code(&key, chrono::Utc::now());
+        let code = crate::harness::totp_code(&key, chrono::Utc::now());
         let csrf = page.input("csrf_token").ok_or("no csrf on enroll")?;
         let done = send(
             &mut br,
@@ -829,11 +817,8 @@ async fn a_database_restart_under_load_is_503_then_recovers() {
     }
     let pg = PrivatePg::create();
     let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn_on(dir, pg.url("postgres"), |c| {
-        c.replace(
-            "[passwords]",
-            "[rate_limits]\ntoken_requests_per_minute = 0\n\n[passwords]",
-        )
+    let app = TestApp::spawn_on(dir, pg.url("postgres"), |s| {
+        s.rate_limits.token_requests_per_minute = 0;
     })
     .await;
     app.user("ada").await;

@@ -6,8 +6,12 @@ use openidconnect::AuthType;
 use openidconnect::core::CoreJwsSigningAlgorithm as Alg;
 use tokio::net::TcpListener;
 
+use lanyard_core::federation::{LinkBy, Upstream};
+use lanyard_core::secret::Secret;
+
 use crate::harness::{
-    Browser, PASSWORD, Page, SECRET, TestApp, jwt_claims, query_of, reserve_port,
+    Browser, PASSWORD, Page, SECRET, Settings, TestApp, client, jwt_claims, query_of, reserve_port,
+    standard, upstream,
 };
 use crate::rp::{REDIRECT, Started, TestRp};
 
@@ -21,47 +25,33 @@ fn port(l: &TcpListener) -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// `upstream_extra`: lines added to the downstream's `[[upstreams]]` entry;
-/// `down_extra`: top-level config added to the downstream (before `[passwords]`).
-pub(crate) async fn pair(upstream_extra: &str, down_extra: &str) -> Pair {
+/// `edit_upstream`: changes to the downstream's `up` upstream entry; `edit_down`: changes to
+/// the downstream's settings.
+pub(crate) async fn pair(
+    edit_upstream: impl FnOnce(&mut Upstream),
+    edit_down: impl FnOnce(&mut Settings),
+) -> Pair {
     let (dl, ul) = (reserve_port().await, reserve_port().await);
     let (d, u) = (port(&dl), port(&ul));
-    let up = TestApp::spawn_listening(ul, |c| {
-        c.replace(
-            "[passwords]",
-            // A different cookie name: browsers share cookies across ports of one host.
-            "[sessions]\ncookie_name = \"upstream_session\"\n\n[passwords]",
-        ) + &format!(
-            r#"
-[[clients]]
-client_id = "lanyard-down"
-name = "Downstream Lanyard"
-secret = "{SECRET}"
-redirect_uris = ["http://127.0.0.1:{d}/federation/up/callback"]
-post_logout_redirect_uris = ["http://127.0.0.1:{d}/federation/up/logged-out"]
-scopes = ["openid", "profile", "email", "groups"]
-trusted = true
-"#
-        )
+    let up = TestApp::spawn_listening(ul, |s| {
+        // A different cookie name: browsers share cookies across ports of one host.
+        s.sessions.cookie_name = "upstream_session".into();
+        let mut down = client("lanyard-down");
+        down.name = "Downstream Lanyard".into();
+        down.redirect_uris = vec![format!("http://127.0.0.1:{d}/federation/up/callback")];
+        down.post_logout_redirect_uris =
+            vec![format!("http://127.0.0.1:{d}/federation/up/logged-out")];
+        down.scopes.push("groups".into());
+        s.clients.push(down);
     })
     .await;
-    let extra = upstream_extra.to_string();
-    let down_extra = down_extra.to_string();
-    let down = TestApp::spawn_listening(dl, move |c| {
-        c.replace("[passwords]", &format!("{down_extra}\n[passwords]"))
-            + &format!(
-                r#"
-[[upstreams]]
-name = "up"
-display_name = "Upstream Co"
-kind = "oidc"
-issuer = "http://127.0.0.1:{u}"
-client_id = "lanyard-down"
-client_secret = "{SECRET}"
-scopes = ["openid", "profile", "email", "groups"]
-{extra}
-"#
-            )
+    let down = TestApp::spawn_listening(dl, |s| {
+        let issuer = format!("http://127.0.0.1:{u}");
+        let mut up = upstream("up", "Upstream Co", &issuer, "lanyard-down");
+        up.scopes.push("groups".into());
+        edit_upstream(&mut up);
+        s.upstreams.push(up);
+        edit_down(s);
     })
     .await;
     Pair { down, up }
@@ -188,7 +178,7 @@ async fn kinds(app: &TestApp) -> Vec<(String, serde_json::Value)> {
 
 #[tokio::test]
 async fn jit_creates_the_account_and_the_rp_request_survives_the_round_trip() {
-    let p = pair("jit = true", "").await;
+    let p = pair(|u| u.jit = true, standard).await;
     p.up.user("ada").await;
     let rp = rp(&p.down).await;
     let mut b = p.down.browser();
@@ -236,7 +226,7 @@ async fn jit_creates_the_account_and_the_rp_request_survives_the_round_trip() {
 
 #[tokio::test]
 async fn a_verified_email_links_to_the_existing_account() {
-    let p = pair("link_by = \"verified_email\"", "").await;
+    let p = pair(|u| u.link_by = LinkBy::VerifiedEmail, standard).await;
     p.up.user("ada").await;
     let local = p.down.user("ada.local").await;
     let mut u = local.clone();
@@ -274,7 +264,7 @@ async fn a_verified_email_links_to_the_existing_account() {
     );
 
     // Verified on both sides: the owner of the local account confirms by signing in to it.
-    let p = pair("link_by = \"verified_email\"", "").await;
+    let p = pair(|u| u.link_by = LinkBy::VerifiedEmail, standard).await;
     p.up.user("ada").await;
     let template = p.down.user("someone.else").await;
     let mut local = lanyard_core::model::User::new("ada.local", chrono::Utc::now());
@@ -332,7 +322,7 @@ async fn a_verified_email_links_to_the_existing_account() {
 /// to another one on that page links nothing.
 #[tokio::test]
 async fn a_link_by_email_is_not_made_for_another_account() {
-    let p = pair("link_by = \"verified_email\"", "").await;
+    let p = pair(|u| u.link_by = LinkBy::VerifiedEmail, standard).await;
     p.up.user("ada").await;
     let other = p.down.user("mallory").await;
     let mut local = lanyard_core::model::User::new("ada.local", chrono::Utc::now());
@@ -356,7 +346,7 @@ async fn a_link_by_email_is_not_made_for_another_account() {
 
 /// Submit the code step shown on `page` (downstream) and follow on.
 async fn submit_totp(p: &Pair, b: &mut Browser, page: &Page, key: &[u8]) -> Page {
-    let code = crate::mfa::totp_code(key, p.down.clock.now());
+    let code = crate::harness::totp_code(key, p.down.clock.now());
     let res = b
         .post(
             &p.down.url("/login/mfa"),
@@ -376,8 +366,11 @@ async fn submit_totp(p: &Pair, b: &mut Browser, page: &Page, key: &[u8]) -> Page
 #[tokio::test]
 async fn a_local_second_factor_is_asked_after_an_untrusted_upstream_login() {
     let p = pair(
-        "link_by = \"verified_email\"\ntrust_upstream_mfa = [\"hwk\"]",
-        "",
+        |u| {
+            u.link_by = LinkBy::VerifiedEmail;
+            u.trust_upstream_mfa = vec!["hwk".into()];
+        },
+        standard,
     )
     .await;
     p.up.user("ada.local").await;
@@ -430,7 +423,7 @@ async fn a_local_second_factor_is_asked_after_an_untrusted_upstream_login() {
 
 #[tokio::test]
 async fn an_unverified_upstream_email_is_not_linked_and_nothing_is_created() {
-    let p = pair("link_by = \"verified_email\"", "").await;
+    let p = pair(|u| u.link_by = LinkBy::VerifiedEmail, standard).await;
     let mut ada = p.up.user("ada").await;
     ada.email_verified = false;
     // Re-create the upstream user with an unverified address.
@@ -471,7 +464,7 @@ async fn an_unverified_upstream_email_is_not_linked_and_nothing_is_created() {
 #[tokio::test]
 async fn local_mfa_policy_applies_unless_the_upstream_mfa_is_trusted() {
     // Not trusted: a JIT user under require_for_all enrolls locally, with no password to ask for.
-    let p = pair("jit = true", "[mfa]\nrequire_for_all = true\n").await;
+    let p = pair(|u| u.jit = true, |s| s.mfa.require_for_all = true).await;
     p.up.user("ada").await;
     let rp = rp(&p.down).await;
     let mut b = p.down.browser();
@@ -486,7 +479,7 @@ async fn local_mfa_policy_applies_unless_the_upstream_mfa_is_trusted() {
     let key = crate::mfa::key_from_page(&page);
     let csrf = page.input("csrf_token").unwrap();
     let flow = page.input("flow").unwrap();
-    let code = crate::mfa::totp_code(&key, p.down.clock.now());
+    let code = crate::harness::totp_code(&key, p.down.clock.now());
     let codes = b
         .post(
             &p.down.url("/login/enroll"),
@@ -517,8 +510,11 @@ async fn local_mfa_policy_applies_unless_the_upstream_mfa_is_trusted() {
 
     // Trusted: the upstream's own MFA satisfies the policy.
     let p = pair(
-        "jit = true\ntrust_upstream_mfa = [\"mfa\"]",
-        "[mfa]\nrequire_for_all = true\n",
+        |u| {
+            u.jit = true;
+            u.trust_upstream_mfa = vec!["mfa".into()];
+        },
+        |s| s.mfa.require_for_all = true,
     )
     .await;
     p.up.user("bob").await;
@@ -536,7 +532,7 @@ async fn local_mfa_policy_applies_unless_the_upstream_mfa_is_trusted() {
     );
     let csrf = page.input("csrf_token").unwrap();
     let flow = page.input("flow").unwrap_or_default();
-    let code = crate::mfa::totp_code(&key, p.up.clock.now());
+    let code = crate::harness::totp_code(&key, p.up.clock.now());
     let res = b
         .post(
             &p.up.url("/login/mfa"),
@@ -565,7 +561,7 @@ async fn local_mfa_policy_applies_unless_the_upstream_mfa_is_trusted() {
 
 #[tokio::test]
 async fn identities_are_linked_and_unlinked_from_the_account_page() {
-    let p = pair("", "").await;
+    let p = pair(|_| {}, standard).await;
     p.up.user("ada").await;
     let local = p.down.user("ada").await;
     let mut b = p.down.browser();
@@ -647,7 +643,7 @@ async fn identities_are_linked_and_unlinked_from_the_account_page() {
 
 #[tokio::test]
 async fn the_last_way_to_sign_in_cannot_be_unlinked() {
-    let p = pair("jit = true", "").await;
+    let p = pair(|u| u.jit = true, standard).await;
     p.up.user("ada").await;
     let rp = rp(&p.down).await;
     let mut b = p.down.browser();
@@ -691,7 +687,14 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked() {
 
 #[tokio::test]
 async fn logout_continues_to_the_upstream_and_back() {
-    let p = pair("jit = true\nlogout_upstream = true", "").await;
+    let p = pair(
+        |u| {
+            u.jit = true;
+            u.logout_upstream = true;
+        },
+        standard,
+    )
+    .await;
     p.up.user("ada").await;
     let rp = rp(&p.down).await;
     let mut b = p.down.browser();
@@ -735,17 +738,9 @@ async fn an_unreachable_upstream_does_not_stop_local_logins() {
     let closed = reserve_port().await;
     let dead = port(&closed);
     drop(closed);
-    let app = TestApp::spawn_with(move |c| {
-        c + &format!(
-            r#"
-[[upstreams]]
-name = "gone"
-display_name = "Gone Inc"
-issuer = "http://127.0.0.1:{dead}"
-client_id = "x"
-client_secret = "y"
-"#
-        )
+    let app = TestApp::spawn_with(move |s| {
+        let issuer = format!("http://127.0.0.1:{dead}");
+        s.upstreams.push(upstream("gone", "Gone Inc", &issuer, "x"));
     })
     .await;
     app.user("ada").await;
@@ -777,7 +772,7 @@ client_secret = "y"
 
 #[tokio::test]
 async fn a_callback_needs_the_state_of_a_login_started_here_and_only_once() {
-    let p = pair("jit = true", "").await;
+    let p = pair(|u| u.jit = true, standard).await;
     p.up.user("ada").await;
     let mut b = p.down.browser();
     // No state / unknown state.
@@ -861,22 +856,14 @@ async fn a_callback_needs_the_state_of_a_login_started_here_and_only_once() {
 
 use crate::fake_upstream::{CLIENT_ID, CLIENT_SECRET, FakeUpstream, Fault};
 
-async fn with_fake(extra: &str) -> (TestApp, FakeUpstream) {
+async fn with_fake(edit: impl FnOnce(&mut Upstream)) -> (TestApp, FakeUpstream) {
     let fake = FakeUpstream::start(reserve_port().await).await;
     let issuer = fake.issuer.clone();
-    let extra = extra.to_string();
-    let app = TestApp::spawn_with(move |c| {
-        c + &format!(
-            r#"
-[[upstreams]]
-name = "fake"
-display_name = "Fake IdP"
-issuer = "{issuer}"
-client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
-{extra}
-"#
-        )
+    let app = TestApp::spawn_with(move |s| {
+        let mut up = upstream("fake", "Fake IdP", &issuer, CLIENT_ID);
+        up.client_secret = Secret::new(CLIENT_SECRET.into());
+        edit(&mut up);
+        s.upstreams.push(up);
     })
     .await;
     (app, fake)
@@ -898,7 +885,7 @@ async fn attempt(app: &TestApp) -> (Browser, Page) {
 
 #[tokio::test]
 async fn every_bad_upstream_answer_gets_a_clear_page_and_nothing_else() {
-    let (app, fake) = with_fake("jit = true").await;
+    let (app, fake) = with_fake(|u| u.jit = true).await;
     let cases = [
         (
             Fault::Denied,
@@ -1007,7 +994,7 @@ async fn every_bad_upstream_answer_gets_a_clear_page_and_nothing_else() {
 
 #[tokio::test]
 async fn missing_or_unverified_email_creates_and_links_nothing() {
-    let (app, fake) = with_fake("jit = true").await;
+    let (app, fake) = with_fake(|u| u.jit = true).await;
     fake.set(Fault::NoEmail);
     let (_, page) = attempt(&app).await;
     assert_eq!(page.status, 403, "{}", page.body);
@@ -1018,7 +1005,7 @@ async fn missing_or_unverified_email_creates_and_links_nothing() {
     );
     assert!(app.store.list_users().await.unwrap().is_empty());
 
-    let (app, fake) = with_fake("link_by = \"verified_email\"").await;
+    let (app, fake) = with_fake(|u| u.link_by = LinkBy::VerifiedEmail).await;
     let mut local = lanyard_core::model::User::new("someone", chrono::Utc::now());
     local.email = Some("fake@example.com".into());
     local.email_verified = true;
@@ -1056,7 +1043,7 @@ async fn missing_or_unverified_email_creates_and_links_nothing() {
 /// session at once: its lifetime counts from the local login.
 #[tokio::test]
 async fn an_old_upstream_auth_time_does_not_expire_the_new_session() {
-    let (app, fake) = with_fake("jit = true").await;
+    let (app, fake) = with_fake(|u| u.jit = true).await;
     fake.set(Fault::OldAuthTime);
     let (mut b, page) = attempt(&app).await;
     assert_eq!(
@@ -1074,7 +1061,7 @@ async fn an_old_upstream_auth_time_does_not_expire_the_new_session() {
 
 #[tokio::test]
 async fn an_upstream_that_times_out_is_a_clear_page() {
-    let (app, fake) = with_fake("jit = true").await;
+    let (app, fake) = with_fake(|u| u.jit = true).await;
     fake.set(Fault::Slow);
     let (mut b, page) = attempt(&app).await;
     assert_eq!(page.status, 502);
@@ -1142,7 +1129,7 @@ client_secret = \"b\"
 
 #[tokio::test]
 async fn jit_does_not_create_a_second_account_for_an_email_in_use() {
-    let (app, fake) = with_fake("jit = true").await;
+    let (app, fake) = with_fake(|u| u.jit = true).await;
     let mut local = lanyard_core::model::User::new("someone", chrono::Utc::now());
     local.email = Some("fake@example.com".into());
     app.store.create_user(&local).await.unwrap();
@@ -1166,7 +1153,7 @@ async fn jit_does_not_create_a_second_account_for_an_email_in_use() {
 
 #[tokio::test]
 async fn a_key_rotation_at_the_upstream_is_picked_up() {
-    let (app, fake) = with_fake("jit = true").await;
+    let (app, fake) = with_fake(|u| u.jit = true).await;
     let (_, page) = attempt(&app).await;
     assert_eq!(page.location().as_deref(), Some("/account"));
     // The upstream now signs with a key our cached JWKS does not have.

@@ -7,7 +7,12 @@ use lanyard_core::clock::Clock;
 
 use openidconnect::OAuth2TokenResponse;
 
-use crate::harness::{Browser, JsonBody, PASSWORD, Page, SECRET, TestApp, http_client};
+use lanyard_core::model::GrantType;
+
+use crate::harness::{
+    Browser, JsonBody, PASSWORD, Page, RegistrationSettings, SECRET, Settings, TestApp, client,
+    http_client,
+};
 
 /// Sign in through /login with `password`.
 async fn sign_in(b: &mut Browser, username: &str, password: &str) -> Page {
@@ -153,11 +158,8 @@ async fn enrolling_from_the_account_page_rotates_the_session_id() {
 /// Finding 10: `[sessions] login_flow_timeout` is how long the second step may wait.
 #[tokio::test]
 async fn the_login_flow_timeout_bounds_the_second_step() {
-    let app = TestApp::spawn_with(|c| {
-        c.replace(
-            "[oauth]",
-            "[sessions]\nlogin_flow_timeout = \"2m\"\n\n[oauth]",
-        )
+    let app = TestApp::spawn_with(|s| {
+        s.sessions.login_flow_timeout = std::time::Duration::from_secs(120);
     })
     .await;
     app.user("ada").await;
@@ -171,7 +173,7 @@ async fn the_login_flow_timeout_bounds_the_second_step() {
         assert_eq!(res.location().as_deref(), Some("/login/mfa"));
         let page = b.get("/login/mfa").await;
         app.clock.advance(chrono::Duration::seconds(wait));
-        let code = crate::mfa::totp_code(&key, app.clock.now());
+        let code = crate::harness::totp_code(&key, app.clock.now());
         let res = b
             .post(
                 "/login/mfa",
@@ -304,12 +306,10 @@ async fn a_code_is_consumed_only_by_a_correct_exchange() {
 #[tokio::test]
 async fn refresh_reuse_grace_returns_the_same_successor() {
     for grace in [None, Some(30)] {
-        let app = TestApp::spawn_with(|c| match grace {
-            Some(secs) => c.replace(
-                "[oauth]",
-                &format!("[tokens]\nrefresh_reuse_grace = \"{secs}s\"\n\n[oauth]"),
-            ),
-            None => c,
+        let app = TestApp::spawn_with(|s| {
+            if let Some(secs) = grace {
+                s.tokens.refresh_reuse_grace = std::time::Duration::from_secs(secs);
+            }
         })
         .await;
         app.user("ada").await;
@@ -343,7 +343,8 @@ async fn refresh_reuse_grace_returns_the_same_successor() {
                 let again = rp.refresh(&old).await.expect("within the grace period");
                 assert_eq!(again.refresh_token().unwrap().secret(), &successor);
                 // After the grace period, the old token is reuse: the grant is revoked.
-                app.clock.advance(chrono::Duration::seconds(secs + 1));
+                app.clock
+                    .advance(chrono::Duration::seconds(secs as i64 + 1));
                 assert!(rp.refresh(&old).await.is_err());
                 assert!(rp.refresh(&successor).await.is_err(), "grant revoked");
             }
@@ -355,11 +356,8 @@ async fn refresh_reuse_grace_returns_the_same_successor() {
 /// out again: presenting the old token then is reuse.
 #[tokio::test]
 async fn refresh_grace_does_not_hand_out_a_used_successor() {
-    let app = TestApp::spawn_with(|c| {
-        c.replace(
-            "[oauth]",
-            "[tokens]\nrefresh_reuse_grace = \"60s\"\n\n[oauth]",
-        )
+    let app = TestApp::spawn_with(|s| {
+        s.tokens.refresh_reuse_grace = std::time::Duration::from_secs(60);
     })
     .await;
     app.user("ada").await;
@@ -387,11 +385,12 @@ async fn refresh_grace_does_not_hand_out_a_used_successor() {
 }
 
 /// A trusted client allowed only `openid`, for finding 2.
-fn with_narrow_client(config: String) -> String {
-    format!(
-        "{config}\n[[clients]]\nclient_id = \"narrow\"\nname = \"Narrow\"\nsecret = \"{SECRET}\"\n\
-         redirect_uris = [\"http://127.0.0.1:9/cb\"]\nscopes = [\"openid\"]\ntrusted = true\n"
-    )
+fn with_narrow_client(s: &mut Settings) {
+    let mut narrow = client("narrow");
+    narrow.name = "Narrow".into();
+    narrow.scopes = vec!["openid".into()];
+    narrow.grant_types = vec![GrantType::AuthorizationCode];
+    s.clients.push(narrow);
 }
 
 /// Finding 2: the `claims` parameter cannot release what the client's scopes do not allow.
@@ -507,13 +506,7 @@ async fn huge_max_age_is_a_protocol_error_not_a_500() {
 /// at registration, so none can reach a `Location` header.
 #[tokio::test]
 async fn registration_refuses_control_characters_and_unnormalised_uris() {
-    let app = TestApp::spawn_with(|c| {
-        c.replace(
-            "[passwords]",
-            "[registration]\nmode = \"open\"\n\n[passwords]",
-        )
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| s.registration = RegistrationSettings::Open).await;
     for uri in [
         "https://app.example/cb\n",
         "https://app.example/c\tb",
@@ -537,11 +530,9 @@ async fn registration_refuses_control_characters_and_unnormalised_uris() {
     }
 }
 
-fn with_client_lockout(c: String) -> String {
-    c.replace(
-        "[oauth]",
-        "[lockout]\nclient_max_failures = 5\nclient_ip_max_failures = 12\n\n[oauth]",
-    )
+fn with_client_lockout(s: &mut Settings) {
+    s.lockout.client_max_failures = 5;
+    s.lockout.client_ip_max_failures = 12;
 }
 
 /// One authenticated request per endpoint that authenticates clients, with `secret`.
@@ -656,13 +647,7 @@ async fn register_stranger(app: &TestApp) -> String {
 /// page, and errors for administrator-configured clients, still go straight back.
 #[tokio::test]
 async fn open_registration_is_not_an_open_redirector() {
-    let app = TestApp::spawn_with(|c| {
-        c.replace(
-            "[passwords]",
-            "[registration]\nmode = \"open\"\n\n[passwords]",
-        )
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| s.registration = RegistrationSettings::Open).await;
     app.user("ada").await;
     let id = register_stranger(&app).await;
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

@@ -10,7 +10,11 @@ use chrono::Utc;
 use lanyard::App;
 use lanyard_core::authn::password::{Argon2Params, hash_blocking};
 use lanyard_core::clock::FixedClock;
-use lanyard_core::model::User;
+use lanyard_core::federation::{ClaimMapping, LinkBy, Upstream, UpstreamKind};
+use lanyard_core::model::{AuthMethod, Client, GrantType, ManagedBy, SigningAlg, User};
+use lanyard_core::secret::{Secret, sha256};
+
+pub use lanyard_config::{RegistrationSettings, Settings};
 use lanyard_core::store::Store;
 use openidconnect::reqwest;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -121,13 +125,74 @@ pub async fn fresh_db_url(dir: &std::path::Path) -> String {
     }
 }
 
+/// A confidential client shaped like the test config's: `client_secret_basic` with `SECRET`,
+/// trusted, redirecting to `http://127.0.0.1:9/cb`, code and refresh grants, openid profile
+/// email. Tests change what they need on the value.
+pub fn client(id: &str) -> Client {
+    Client {
+        client_id: id.into(),
+        name: id.into(),
+        secret_hash: Some(sha256(SECRET.as_bytes()).to_vec()),
+        redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
+        post_logout_redirect_uris: Vec::new(),
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        auth_method: AuthMethod::ClientSecretBasic,
+        scopes: ["openid", "profile", "email"].map(String::from).to_vec(),
+        trusted: true,
+        id_token_alg: SigningAlg::RS256,
+        require_pkce: false,
+        require_mfa: false,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        logo_uri: None,
+        policy_uri: None,
+        tos_uri: None,
+        jwks: None,
+        jwks_uri: None,
+        userinfo_signed_response_alg: None,
+        pairwise_sector: None,
+        secret_enc: None,
+        registration_token_hash: None,
+        managed_by: ManagedBy::Config,
+    }
+}
+
+/// An OpenID upstream at `issuer` where this app is the client `client_id` with `SECRET`.
+pub fn upstream(name: &str, display_name: &str, issuer: &str, client_id: &str) -> Upstream {
+    Upstream {
+        name: name.into(),
+        display_name: display_name.into(),
+        kind: UpstreamKind::Oidc,
+        issuer: issuer.into(),
+        client_id: client_id.into(),
+        client_secret: Secret::new(SECRET.into()),
+        scopes: ["openid", "profile", "email"].map(String::from).to_vec(),
+        mapping: ClaimMapping::default(),
+        link_by: LinkBy::None,
+        jit: false,
+        trust_upstream_mfa: Vec::new(),
+        logout_upstream: false,
+    }
+}
+
+/// The configured client `id`, to change in an edit.
+pub fn client_mut<'a>(s: &'a mut Settings, id: &str) -> &'a mut Client {
+    s.clients
+        .iter_mut()
+        .find(|c| c.client_id == id)
+        .unwrap_or_else(|| panic!("no client {id} in the test config"))
+}
+
+/// No change to the standard test settings.
+pub fn standard(_: &mut Settings) {}
+
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_with(|c| c).await
+        Self::spawn_with(standard).await
     }
 
-    /// Start with a config edited by `edit` (the TOML text).
-    pub async fn spawn_with(edit: impl FnOnce(String) -> String) -> Self {
+    /// Start with the standard test settings changed by `edit` (values, not TOML text).
+    pub async fn spawn_with(edit: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = fresh_db_url(dir.path()).await;
         Self::spawn_on(dir, db_url, edit).await
@@ -136,7 +201,7 @@ impl TestApp {
     pub async fn spawn_on(
         dir: tempfile::TempDir,
         db_url: String,
-        edit: impl FnOnce(String) -> String,
+        edit: impl FnOnce(&mut Settings),
     ) -> Self {
         Self::spawn_on_listener(dir, db_url, reserve_port().await, edit).await
     }
@@ -145,7 +210,7 @@ impl TestApp {
     /// first, as when two instances federate with each other), with a fresh database.
     pub async fn spawn_listening(
         listener: tokio::net::TcpListener,
-        edit: impl FnOnce(String) -> String,
+        edit: impl FnOnce(&mut Settings),
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = fresh_db_url(dir.path()).await;
@@ -156,13 +221,14 @@ impl TestApp {
         dir: tempfile::TempDir,
         db_url: String,
         listener: tokio::net::TcpListener,
-        edit: impl FnOnce(String) -> String,
+        edit: impl FnOnce(&mut Settings),
     ) -> Self {
         let addr = listener.local_addr().expect("addr");
-        let toml = edit(test_config(addr.port(), &db_url));
+        let toml = test_config(addr.port(), &db_url);
         let db_url_kept = db_url.clone();
-        let settings = lanyard_config::load_from_str(&toml, &[], dir.path())
+        let mut settings = lanyard_config::load_from_str(&toml, &[], dir.path())
             .unwrap_or_else(|e| panic!("test config: {e}"));
+        edit(&mut settings);
         let clock = FixedClock::new(Utc::now());
         let app = App::build(settings, Arc::new(clock.clone()))
             .await
@@ -439,6 +505,58 @@ impl Browser {
         let page = self.get("/login").await;
         self.submit_login(&page, username, PASSWORD).await
     }
+
+    /// Log in through /login with the password, then the current TOTP code for `key`; returns
+    /// the response to the code's POST.
+    pub async fn login_with_totp(&mut self, app: &TestApp, username: &str, key: &[u8]) -> Page {
+        let res = self.login(username).await;
+        assert_eq!(
+            res.location().as_deref(),
+            Some("/login/mfa"),
+            "the password step leads to the code: {}",
+            res.body
+        );
+        let page = self.get("/login/mfa").await;
+        let csrf = page.input("csrf_token").expect("csrf on the code page");
+        let code = totp_code(key, lanyard_core::clock::Clock::now(&app.clock));
+        self.post("/login/mfa", &[("code", &code), ("csrf_token", &csrf)])
+            .await
+    }
+}
+
+/// What an authenticator app computes (totp-rs, standard parameters).
+pub fn totp_code(key: &[u8], at: chrono::DateTime<Utc>) -> String {
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_skew(1)
+        .with_step_duration(30)
+        .with_secret(key.to_vec())
+        .build()
+        .expect("totp")
+        .generate(at.timestamp() as u64)
+        .to_string()
+}
+
+/// RFC 6749 5.2: `res` is a JSON error with `status` and `error`, and is not cached (5.1).
+pub async fn assert_oauth_error(res: reqwest::Response, status: u16, error: &str) {
+    assert_eq!(
+        res.status().as_u16(),
+        status,
+        "status of the {error} answer"
+    );
+    let cache = res
+        .headers()
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = res.json_value().await;
+    assert_eq!(body["error"], error, "{body}");
+    assert_eq!(
+        cache.as_deref(),
+        Some("no-store"),
+        "error answers are not cached"
+    );
 }
 
 /// Split a redirect to the client into its query parameters.

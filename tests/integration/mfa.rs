@@ -7,23 +7,10 @@ use openidconnect::{AuthType, OAuth2TokenResponse};
 use serde_json::Value;
 
 use crate::harness::{
-    Browser, JsonBody, PASSWORD, Page, SECRET, TestApp, html_unescape, jwt_claims, query_of,
+    Browser, JsonBody, PASSWORD, Page, SECRET, TestApp, client_mut, html_unescape, jwt_claims,
+    query_of, standard, totp_code,
 };
 use crate::rp::{REDIRECT, Started, TestRp};
-
-/// What an authenticator app computes (totp-rs, standard parameters).
-pub(crate) fn totp_code(key: &[u8], at: DateTime<Utc>) -> String {
-    totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_skew(1)
-        .with_step_duration(30)
-        .with_secret(key.to_vec())
-        .build()
-        .expect("totp")
-        .generate(at.timestamp() as u64)
-        .to_string()
-}
 
 /// A six-digit code that is not valid at `at` (nor one step either side).
 fn wrong_code(key: &[u8], at: DateTime<Utc>) -> String {
@@ -418,13 +405,7 @@ async fn second_step_needs_a_recent_password_step_in_the_same_session() {
 
 #[tokio::test]
 async fn step_up_with_acr_values_and_policy_forced_enrollment() {
-    let app = TestApp::spawn_with(|c| {
-        c.replace(
-            "[passwords]",
-            "[mfa]\nrequire_for_groups = [\"admins\"]\n\n[passwords]",
-        )
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| s.mfa.require_for_groups = vec!["admins".into()]).await;
     let ada = app.user("ada").await;
     let root = app.user("root").await;
     app.store.add_to_group(root.id, "admins").await.unwrap();
@@ -553,14 +534,7 @@ async fn step_up_with_acr_values_and_policy_forced_enrollment() {
 
 #[tokio::test]
 async fn a_client_can_require_mfa() {
-    let app = TestApp::spawn_with(|c| {
-        c.replacen(
-            "id_token_signed_response_alg = \"ES256\"",
-            "id_token_signed_response_alg = \"ES256\"\nrequire_mfa = true",
-            1,
-        )
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| client_mut(s, "post").require_mfa = true).await;
     app.user("ada").await;
     let rp = TestRp::new(
         &app,
@@ -596,9 +570,8 @@ async fn disabling_and_regenerating_need_reauthentication_and_end_other_sessions
     // Another session, signed in with both factors.
     app.clock.advance(Duration::seconds(30));
     let mut other = app.browser();
-    let res = other.login("ada").await;
-    let page = other.follow(res).await;
-    let done = submit_code(&mut other, &page, &totp_code(&key, app.clock.now()), false).await;
+    let res = other.login_with_totp(&app, "ada", &key).await;
+    let done = other.follow(res).await;
     assert_eq!(done.status, 200, "lands on the account page: {}", done.body);
 
     let account = b.get("/account").await;
@@ -785,7 +758,7 @@ async fn lockout_is_shared_by_two_instances_on_one_database() {
     let first = TestApp::spawn().await;
     first.user("ada").await;
     let dir = tempfile::tempdir().unwrap();
-    let second = TestApp::spawn_on(dir, first.db_url.clone(), |c| c).await;
+    let second = TestApp::spawn_on(dir, first.db_url.clone(), standard).await;
     second.clock.set(first.clock.now());
     let mut b = first.browser();
     for _ in 0..5 {
@@ -803,14 +776,7 @@ async fn lockout_is_shared_by_two_instances_on_one_database() {
 
 #[tokio::test]
 async fn groups_claim_follows_the_groups_scope() {
-    let app = TestApp::spawn_with(|c| {
-        c.replacen(
-            "scopes = [\"openid\", \"profile\", \"email\", \"address\", \"phone\", \"offline_access\"]",
-            "scopes = [\"openid\", \"profile\", \"email\", \"address\", \"phone\", \"offline_access\", \"groups\"]",
-            1,
-        )
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| client_mut(s, "web").scopes.push("groups".into())).await;
     let ada = app.user("ada").await;
     app.store.add_to_group(ada.id, "staff").await.unwrap();
     app.store.add_to_group(ada.id, "admins").await.unwrap();
@@ -843,13 +809,7 @@ async fn groups_claim_follows_the_groups_scope() {
 
 #[tokio::test]
 async fn the_token_endpoint_is_rate_limited_per_client() {
-    let app = TestApp::spawn_with(|c| {
-        c.replace(
-            "[passwords]",
-            "[rate_limits]\ntoken_requests_per_minute = 3\n\n[passwords]",
-        )
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| s.rate_limits.token_requests_per_minute = 3).await;
     let http = app.http();
     let call = |id: &'static str| {
         http.post(app.url("/token"))

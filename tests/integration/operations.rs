@@ -8,7 +8,10 @@ use openidconnect::{AuthType, TokenResponse};
 use serde_json::Value;
 
 use crate::harness::JsonBody;
-use crate::harness::{SECRET, TestApp, jwt_header};
+use crate::harness::assert_oauth_error;
+use lanyard_core::secret::Secret;
+
+use crate::harness::{SECRET, TestApp, jwt_header, standard};
 use crate::rp::TestRp;
 
 #[tokio::test]
@@ -164,11 +167,8 @@ async fn public_metrics_need_the_configured_token() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404, "not served without [metrics] token");
-    let app = TestApp::spawn_with(|c| {
-        c.replace(
-            "[passwords]",
-            "[metrics]\ntoken = \"a-metrics-token-for-tests\"\n\n[passwords]",
-        )
+    let app = TestApp::spawn_with(|s| {
+        s.metrics.token = Some(Secret::new("a-metrics-token-for-tests".into()));
     })
     .await;
     let http = app.http();
@@ -288,7 +288,7 @@ async fn an_unreachable_database_is_a_clear_start_up_error() {
 async fn restarting_on_the_same_database_keeps_keys_and_users() {
     let dir = tempfile::tempdir().unwrap();
     let db_url = crate::harness::fresh_db_url(dir.path()).await;
-    let first = TestApp::spawn_on(tempfile::tempdir().unwrap(), db_url.clone(), |c| c).await;
+    let first = TestApp::spawn_on(tempfile::tempdir().unwrap(), db_url.clone(), standard).await;
     first.user("ada").await;
     let jwks1: Value = first
         .http()
@@ -299,7 +299,7 @@ async fn restarting_on_the_same_database_keeps_keys_and_users() {
         .json_value()
         .await;
     drop(first);
-    let second = TestApp::spawn_on(tempfile::tempdir().unwrap(), db_url, |c| c).await;
+    let second = TestApp::spawn_on(tempfile::tempdir().unwrap(), db_url, standard).await;
     let jwks2: Value = second
         .http()
         .get(second.url("/jwks"))
@@ -370,8 +370,7 @@ async fn a_database_outage_answers_503_and_recovers() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 503);
-    assert_eq!(res.json_value().await["error"], "temporarily_unavailable");
+    assert_oauth_error(res, 503, "temporarily_unavailable").await;
     let mut b = app.browser();
     let page = b.get("/login").await;
     assert_eq!(page.status, 503, "{:?} {}", page.headers, page.body);

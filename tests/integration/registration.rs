@@ -1,15 +1,15 @@
 //! Dynamic client registration (RFC 7591) and client read (RFC 7592), then a real code flow
 //! with the registered client through the openidconnect RP.
+use lanyard_core::secret::Secret;
 use openidconnect::AuthType;
 use openidconnect::core::CoreJwsSigningAlgorithm as Alg;
 use serde_json::{Value, json};
 
-use crate::harness::{JsonBody, TestApp};
+use crate::harness::{JsonBody, RegistrationSettings, TestApp};
 use crate::rp::{REDIRECT, TestRp};
 
-async fn app(mode: &str) -> TestApp {
-    let mode = mode.to_string();
-    TestApp::spawn_with(move |c| c.replace("[passwords]", &format!("{mode}\n[passwords]"))).await
+async fn app(mode: RegistrationSettings) -> TestApp {
+    TestApp::spawn_with(move |s| s.registration = mode).await
 }
 
 async fn register(app: &TestApp, body: &Value, token: Option<&str>) -> reqwest::Response {
@@ -28,7 +28,7 @@ use openidconnect::reqwest;
 
 #[tokio::test]
 async fn a_registered_client_signs_a_user_in_and_can_read_itself() {
-    let app = app("[registration]\nmode = \"open\"").await;
+    let app = app(RegistrationSettings::Open).await;
     app.user("ada").await;
     let disco = app
         .http()
@@ -146,7 +146,7 @@ async fn a_registered_client_signs_a_user_in_and_can_read_itself() {
 
 #[tokio::test]
 async fn bad_metadata_gets_rfc_7591_errors() {
-    let app = app("[registration]\nmode = \"open\"").await;
+    let app = app(RegistrationSettings::Open).await;
     let cases = [
         (
             json!({ "redirect_uris": ["https://a.example/cb#x"] }),
@@ -211,10 +211,8 @@ async fn bad_metadata_gets_rfc_7591_errors() {
 
 #[tokio::test]
 async fn registration_can_need_an_initial_access_token_or_be_off() {
-    let app = app(
-        "[registration]\nmode = \"token\"\ninitial_access_token = \"let-me-register-0123456789\"",
-    )
-    .await;
+    let token = Secret::new("let-me-register-0123456789".to_string());
+    let app = app(RegistrationSettings::Token(token)).await;
     let body = json!({ "redirect_uris": [REDIRECT] });
     assert_eq!(register(&app, &body, None).await.status(), 401);
     assert_eq!(register(&app, &body, Some("wrong")).await.status(), 401);
@@ -297,7 +295,7 @@ pub(crate) async fn serve_jwks(
 
 #[tokio::test]
 async fn private_key_jwt_clients_authenticate_with_signed_assertions() {
-    let app = app("[registration]\nmode = \"open\"").await;
+    let app = app(RegistrationSettings::Open).await;
     app.user("ada").await;
     let keys = RpKeys::new("rp-1");
     let (jwks_uri, published) = serve_jwks(keys.jwks.clone()).await;
@@ -390,7 +388,7 @@ async fn private_key_jwt_clients_authenticate_with_signed_assertions() {
 
 #[tokio::test]
 async fn client_secret_jwt_clients_authenticate_with_a_mac_of_their_secret() {
-    let app = app("[registration]\nmode = \"open\"").await;
+    let app = app(RegistrationSettings::Open).await;
     let reg = register(
         &app,
         &json!({

@@ -4,6 +4,7 @@ use openidconnect::{AuthType, OAuth2TokenResponse};
 use serde_json::Value;
 
 use crate::harness::JsonBody;
+use crate::harness::assert_oauth_error;
 use crate::harness::{SECRET, TestApp};
 use crate::rp::{REDIRECT, TestRp};
 
@@ -378,8 +379,7 @@ async fn client_credentials_for_confidential_clients_only() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.json_value().await["error"], "unauthorized_client");
+    assert_oauth_error(res, 400, "unauthorized_client").await;
 }
 
 #[tokio::test]
@@ -467,8 +467,7 @@ async fn token_endpoint_bad_input_gets_rfc_6749_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.json_value().await["error"], "invalid_request");
+    assert_oauth_error(res, 400, "invalid_request").await;
     // Oversized body.
     let big = "x".repeat(200 * 1024);
     let res = app
