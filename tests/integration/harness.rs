@@ -11,7 +11,7 @@ use lanyard::App;
 use lanyard_core::authn::password::{Argon2Params, hash_blocking};
 use lanyard_core::clock::FixedClock;
 use lanyard_core::federation::{ClaimMapping, LinkBy, Upstream, UpstreamKind};
-use lanyard_core::model::{AuthMethod, Client, GrantType, ManagedBy, SigningAlg, User};
+use lanyard_core::model::{Client, GrantType, User};
 use lanyard_core::secret::{Secret, sha256};
 
 pub use lanyard_config::{RegistrationSettings, Settings};
@@ -130,30 +130,12 @@ pub async fn fresh_db_url(dir: &std::path::Path) -> String {
 /// email. Tests change what they need on the value.
 pub fn client(id: &str) -> Client {
     Client {
-        client_id: id.into(),
-        name: id.into(),
         secret_hash: Some(sha256(SECRET.as_bytes()).to_vec()),
         redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
-        post_logout_redirect_uris: Vec::new(),
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        auth_method: AuthMethod::ClientSecretBasic,
         scopes: ["openid", "profile", "email"].map(String::from).to_vec(),
         trusted: true,
-        id_token_alg: SigningAlg::RS256,
-        require_pkce: false,
-        require_mfa: false,
-        backchannel_logout_uri: None,
-        backchannel_logout_session_required: false,
-        logo_uri: None,
-        policy_uri: None,
-        tos_uri: None,
-        jwks: None,
-        jwks_uri: None,
-        userinfo_signed_response_alg: None,
-        pairwise_sector: None,
-        secret_enc: None,
-        registration_token_hash: None,
-        managed_by: ManagedBy::Config,
+        ..Client::new(id, id)
     }
 }
 

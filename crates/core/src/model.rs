@@ -204,6 +204,38 @@ pub struct Client {
 }
 
 impl Client {
+    /// A config-managed client with the given id and name and every other field at its plain
+    /// default: no secret (`client_secret_basic` until one is set), no redirect URIs, the code
+    /// grant, the `openid` scope, RS256, nothing trusted or required. Callers set what matters.
+    pub fn new(client_id: &str, name: &str) -> Self {
+        Self {
+            client_id: client_id.into(),
+            name: name.into(),
+            secret_hash: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            auth_method: AuthMethod::ClientSecretBasic,
+            scopes: vec!["openid".into()],
+            trusted: false,
+            id_token_alg: SigningAlg::RS256,
+            require_pkce: false,
+            require_mfa: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            logo_uri: None,
+            policy_uri: None,
+            tos_uri: None,
+            jwks: None,
+            jwks_uri: None,
+            userinfo_signed_response_alg: None,
+            pairwise_sector: None,
+            secret_enc: None,
+            registration_token_hash: None,
+            managed_by: ManagedBy::Config,
+        }
+    }
+
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
     }

@@ -119,30 +119,15 @@ pub(crate) fn hashes(n: usize) -> Vec<Vec<u8>> {
 
 pub(crate) fn client(id: &str) -> Client {
     Client {
-        client_id: id.into(),
-        name: format!("Client {id}"),
         secret_hash: Some(vec![7; 32]),
         redirect_uris: strings(&["https://app.example/cb", "https://app.example/cb2"]),
         post_logout_redirect_uris: strings(&["https://app.example/"]),
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         auth_method: AuthMethod::ClientSecretBasic,
         scopes: strings(&["profile", "email"]),
-        trusted: false,
         id_token_alg: SigningAlg::ES256,
         require_pkce: true,
-        require_mfa: false,
-        backchannel_logout_uri: None,
-        backchannel_logout_session_required: false,
-        logo_uri: None,
-        policy_uri: None,
-        tos_uri: None,
-        jwks: None,
-        jwks_uri: None,
-        userinfo_signed_response_alg: None,
-        pairwise_sector: None,
-        secret_enc: None,
-        registration_token_hash: None,
-        managed_by: lanyard_core::model::ManagedBy::Config,
+        ..Client::new(id, &format!("Client {id}"))
     }
 }
 

@@ -11,7 +11,7 @@ use crate::error::WebError;
 use crate::extract::{CsrfForm, SignedIn};
 use crate::input::ClientIp;
 use crate::journey::{password_check, reauthenticate, see_other};
-use crate::pages::{EnrollPage, backup_codes_page, enroll_error, enroll_page, pending_totp_for};
+use crate::pages::{EnrollPage, backup_codes_page, enroll_page, enroll_retry, pending_totp_for};
 use crate::sessions::Browser;
 use crate::state::AppState;
 
@@ -71,11 +71,7 @@ pub async fn enroll_submit(
             return Ok(see_other("/account?notice=mfa_on#security"));
         }
         Err(failure) => {
-            let (message, fresh) = enroll_error(failure);
-            let totp = match fresh {
-                true => pending_totp_for(&s, &browser, &user).await?,
-                false => totp,
-            };
+            let (message, totp) = enroll_retry(&s, &browser, &user, totp, failure).await?;
             let page = EnrollPage {
                 error: Some(message),
                 status: StatusCode::BAD_REQUEST,

@@ -20,7 +20,7 @@ use crate::journey::{
     record_login, second_step_url, see_other, to_second_step,
 };
 use crate::pages::{
-    CodePage, EnrollPage, backup_codes_page, code_page, enroll_error, enroll_page, pending_totp_for,
+    CodePage, EnrollPage, backup_codes_page, code_page, enroll_page, enroll_retry, pending_totp_for,
 };
 use crate::sessions::Browser;
 use crate::state::AppState;
@@ -67,6 +67,29 @@ async fn pending_at(
     Ok((pending, user))
 }
 
+/// A second-step page is shown for the pending login at that step; a browser without one
+/// goes to sign in, one at the other step goes there.
+enum StepPage {
+    Show(PendingLogin),
+    Elsewhere(Response),
+}
+
+async fn step_page(
+    s: &AppState,
+    browser: &Browser,
+    flow: Option<&str>,
+    step: NextFactor,
+) -> Result<StepPage, WebError> {
+    let Some(pending) = browser.pending(s.provider.now()).await? else {
+        return Ok(StepPage::Elsewhere(see_other(&login_url(flow))));
+    };
+    if pending.next != step {
+        let elsewhere = second_step_url(pending.next, flow);
+        return Ok(StepPage::Elsewhere(see_other(&elsewhere)));
+    }
+    Ok(StepPage::Show(pending))
+}
+
 /// GET /login/mfa: the code form.
 pub async fn code_form(
     State(s): State<AppState>,
@@ -74,12 +97,10 @@ pub async fn code_form(
     Query(q): Query<StepQuery>,
 ) -> Result<Response, WebError> {
     let flow = q.flow.as_deref().filter(|f| !f.is_empty());
-    let Some(pending) = browser.pending(s.provider.now()).await? else {
-        return Ok(see_other(&login_url(flow)));
+    let pending = match step_page(&s, &browser, flow, NextFactor::SecondFactor).await? {
+        StepPage::Show(pending) => pending,
+        StepPage::Elsewhere(redirect) => return Ok(redirect),
     };
-    if pending.next == NextFactor::Enroll {
-        return Ok(see_other(&second_step_url(pending.next, flow)));
-    }
     let page = CodePage {
         flow,
         backup: q.method.as_deref() == Some("backup"),
@@ -141,11 +162,9 @@ pub async fn enroll_form(
     Query(q): Query<StepQuery>,
 ) -> Result<Response, WebError> {
     let flow = q.flow.as_deref().filter(|f| !f.is_empty());
-    let Some(pending) = browser.pending(s.provider.now()).await? else {
-        return Ok(see_other(&login_url(flow)));
-    };
-    if pending.next != NextFactor::Enroll {
-        return Ok(see_other(&second_step_url(pending.next, flow)));
+    if let StepPage::Elsewhere(redirect) = step_page(&s, &browser, flow, NextFactor::Enroll).await?
+    {
+        return Ok(redirect);
     }
     let (pending, user) = pending_at(&s, &browser, NextFactor::Enroll).await?;
     let totp = pending_totp_for(&s, &browser, &user).await?;
@@ -204,11 +223,7 @@ pub async fn enroll_submit(
             return to_second_step(&browser, &pending, flow_id).await;
         }
         Err(failure) => {
-            let (message, fresh) = enroll_error(failure);
-            let totp = match fresh {
-                true => pending_totp_for(&s, &browser, &user).await?,
-                false => totp,
-            };
+            let (message, totp) = enroll_retry(&s, &browser, &user, totp, failure).await?;
             let page = EnrollPage {
                 error: Some(message),
                 status: StatusCode::BAD_REQUEST,

@@ -11,7 +11,7 @@ use serde::Serialize;
 pub use account::{AccountContext, AccountPage, Notice, session_auth};
 pub use authorize::{ConsentPage, FormPostPage, LeavePage, LoggedOutPage, LogoutPage};
 pub use sign_in::{
-    CodePage, EnrollPage, backup_codes_page, code_page, enroll_error, enroll_page, login_page,
+    CodePage, EnrollPage, backup_codes_page, code_page, enroll_page, enroll_retry, login_page,
     pending_totp_for,
 };
 

@@ -176,18 +176,22 @@ pub async fn pending_totp_for(
     Ok(p)
 }
 
-/// The message for a failed confirmation, and whether a new secret replaces the old one.
-pub fn enroll_error(f: EnrollFailure) -> (&'static str, bool) {
-    match f {
-        EnrollFailure::Expired => (
-            "That setup expired. Add this new key to your app, then enter the code it shows.",
-            true,
-        ),
-        _ => (
-            "That code does not match. Check that your phone's clock is right and enter the current code.",
-            false,
-        ),
+/// After a failed confirmation: the message, and the secret to show again — a new one when
+/// the old one expired.
+pub async fn enroll_retry(
+    s: &AppState,
+    browser: &Browser,
+    user: &User,
+    totp: PendingTotp,
+    failure: EnrollFailure,
+) -> Result<(&'static str, PendingTotp), WebError> {
+    if failure == EnrollFailure::Expired {
+        let message =
+            "That setup expired. Add this new key to your app, then enter the code it shows.";
+        return Ok((message, pending_totp_for(s, browser, user).await?));
     }
+    let message = "That code does not match. Check that your phone's clock is right and enter the current code.";
+    Ok((message, totp))
 }
 
 /// Adding an authenticator app: the QR code, the key, and the confirmation form.

@@ -171,34 +171,14 @@ pub fn parse(
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
-    use crate::model::{AuthMethod, GrantType, SigningAlg};
+    use crate::model::AuthMethod;
 
     pub(crate) fn client() -> Client {
         Client {
-            client_id: "app".into(),
-            name: "App".into(),
-            secret_hash: None,
             redirect_uris: vec!["https://app.example/cb".into()],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![GrantType::AuthorizationCode],
             auth_method: AuthMethod::None,
             scopes: vec!["openid".into(), "email".into()],
-            trusted: false,
-            id_token_alg: SigningAlg::RS256,
-            require_pkce: false,
-            require_mfa: false,
-            backchannel_logout_uri: None,
-            backchannel_logout_session_required: false,
-            logo_uri: None,
-            policy_uri: None,
-            tos_uri: None,
-            jwks: None,
-            jwks_uri: None,
-            userinfo_signed_response_alg: None,
-            pairwise_sector: None,
-            secret_enc: None,
-            registration_token_hash: None,
-            managed_by: crate::model::ManagedBy::Config,
+            ..Client::new("app", "App")
         }
     }
 }
