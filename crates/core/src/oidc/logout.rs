@@ -131,3 +131,38 @@ fn return_to(params: &Params, client: Option<&Client>) -> Result<Option<String>,
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::authorize::request::tests_support::client;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        let pairs = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Params::from_pairs(pairs.collect())
+    }
+
+    #[test]
+    fn the_return_address_is_an_exact_registered_match_with_state() {
+        let mut c = client();
+        c.post_logout_redirect_uris = vec!["https://app.example/bye".into()];
+        let p = params(&[
+            ("post_logout_redirect_uri", "https://app.example/bye"),
+            ("state", "s 1"),
+        ]);
+        assert_eq!(
+            return_to(&p, Some(&c)),
+            Ok(Some("https://app.example/bye?state=s+1".into()))
+        );
+        assert_eq!(return_to(&params(&[]), Some(&c)), Ok(None));
+        for near_miss in ["https://app.example/bye/", "https://app.example/bye?x=1"] {
+            let p = params(&[("post_logout_redirect_uri", near_miss)]);
+            assert!(return_to(&p, Some(&c)).is_err(), "{near_miss}");
+        }
+        let p = params(&[("post_logout_redirect_uri", "https://app.example/bye")]);
+        assert!(
+            return_to(&p, None).is_err(),
+            "no client named: not followed"
+        );
+    }
+}
