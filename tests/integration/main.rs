@@ -10,6 +10,7 @@ mod account;
 mod authorize;
 mod browser;
 mod cli;
+mod concurrency;
 mod conformance;
 mod drills;
 mod fake_upstream;

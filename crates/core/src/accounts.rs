@@ -147,7 +147,7 @@ impl Accounts {
         self.passwords
             .hash(password.into_secret())
             .await
-            .map_err(ProviderError::internal)
+            .map_err(ProviderError::from)
     }
 
     /// Set `user`'s password: every session but `keep` ends and every grant is revoked, so a

@@ -416,7 +416,11 @@ pub struct TotpCredential {
 /// Failed-attempt counters over a sliding window, for throttling (DESIGN §3).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FailureCount {
+    /// Failures.
     pub count: u64,
+    /// Attempts in flight (recorded, not yet judged).
+    pub pending: u64,
+    /// When the latest failure was recorded.
     pub last_at: Option<DateTime<Utc>>,
 }
 

@@ -67,6 +67,8 @@ pub struct Provider {
     /// Encrypts TOTP secrets at rest (signing keys have their own copy in `keys`).
     pub(crate) cipher: Arc<Cipher>,
     discovery: Arc<[u8]>,
+    /// Sign-in attempts of this replica waiting for a slot (see `authn::attempts`).
+    pub(crate) slots: crate::authn::attempts::AttemptSlots,
 }
 
 impl std::fmt::Debug for Provider {
@@ -112,6 +114,7 @@ impl Provider {
             accounts,
             cipher: ports.cipher,
             discovery: Arc::from(discovery.into_bytes()),
+            slots: Default::default(),
         }
     }
 

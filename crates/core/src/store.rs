@@ -218,17 +218,24 @@ pub trait ThrottleStore: Send + Sync {
     /// Records an attempt as failed; returns its id (ids grow with insertion order), so an
     /// attempt can be recorded before it is judged and withdrawn if it succeeds.
     async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<i64>;
+    /// Records an attempt about to be judged, as pending: it fills the budget of attempts that
+    /// may be judged at once but is no failure until `settle_attempt`.
+    async fn record_attempt(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<i64>;
+    /// The pending attempt failed: from now on it is a failure.
+    async fn settle_attempt(&self, id: i64) -> StoreResult<()>;
     /// Withdraws one record (the attempt succeeded).
     async fn delete_failure(&self, id: i64) -> StoreResult<()>;
-    /// Failures at or after `since` (only those recorded before `before_id`, if given), and
-    /// the latest one's time.
+    /// Failures at or after `since` (only those recorded before `before_id`, if given), the
+    /// latest one's time, and the attempts still pending (those recorded at or after
+    /// `pending_since`; older ones were abandoned).
     async fn count_failures(
         &self,
         subject: &str,
         since: DateTime<Utc>,
         before_id: Option<i64>,
+        pending_since: DateTime<Utc>,
     ) -> StoreResult<FailureCount>;
-    /// Returns how many records were removed.
+    /// Removes the subject's failures (not its pending attempts). Returns how many.
     async fn clear_failures(&self, subject: &str) -> StoreResult<u64>;
 }
 

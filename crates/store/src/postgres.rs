@@ -39,6 +39,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hardening",
         include_str!("../../../migrations/postgres/0006_hardening.sql"),
     ),
+    (
+        7,
+        "attempts",
+        include_str!("../../../migrations/postgres/0007_attempts.sql"),
+    ),
 ];
 
 /// Parses a `postgres://` URL; the error never repeats the URL (it may hold a password).

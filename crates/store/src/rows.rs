@@ -338,6 +338,7 @@ row!(
     /// `COUNT(*) AS n, MAX(at) AS last_at` over a subject's recent failures.
     FailureRow {
         n: i64,
+        pending: i64,
         last_at: Option<DateTime<Utc>>,
     }
 );
@@ -348,6 +349,7 @@ impl TryFrom<FailureRow> for FailureCount {
     fn try_from(r: FailureRow) -> Result<Self, StoreError> {
         Ok(FailureCount {
             count: count(r.n)?,
+            pending: count(r.pending)?,
             last_at: r.last_at,
         })
     }

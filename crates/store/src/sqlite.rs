@@ -41,6 +41,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hardening",
         include_str!("../../../migrations/sqlite/0006_hardening.sql"),
     ),
+    (
+        7,
+        "attempts",
+        include_str!("../../../migrations/sqlite/0007_attempts.sql"),
+    ),
 ];
 
 #[cfg(unix)]

@@ -9,24 +9,53 @@ use crate::SqlStore;
 use crate::pool::with_pool;
 use crate::rows::{FailureRow, ts};
 
-const RECORD: &str = "INSERT INTO auth_failures (subject, at) VALUES ($1, $2) RETURNING id";
+const RECORD: &str =
+    "INSERT INTO auth_failures (subject, at, pending) VALUES ($1, $2, $3) RETURNING id";
+const SETTLE: &str = "UPDATE auth_failures SET pending = $2 WHERE id = $1";
 const DELETE: &str = "DELETE FROM auth_failures WHERE id = $1";
-/// An aggregate without GROUP BY always yields one row (0 and NULL when empty).
-const COUNT: &str = "SELECT COUNT(*) AS n, MAX(at) AS last_at FROM auth_failures \
+/// An aggregate without GROUP BY always yields one row (0 and NULL when empty). Pending rows are
+/// attempts in flight, not failures; those older than $4 were abandoned (a process stopped
+/// mid-attempt) and count as nothing.
+const COUNT: &str = "SELECT COALESCE(SUM(CASE WHEN pending THEN 0 ELSE 1 END), 0) AS n, \
+     COALESCE(SUM(CASE WHEN pending AND at >= $4 THEN 1 ELSE 0 END), 0) AS pending, \
+     MAX(CASE WHEN pending THEN NULL ELSE at END) AS last_at FROM auth_failures \
      WHERE subject = $1 AND at >= $2 AND id < $3";
-const CLEAR: &str = "DELETE FROM auth_failures WHERE subject = $1";
+/// Attempts still in flight are not cleared: they are judged on their own.
+const CLEAR: &str = "DELETE FROM auth_failures WHERE subject = $1 AND pending = $2";
 
-#[async_trait]
-impl ThrottleStore for SqlStore {
-    async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+impl SqlStore {
+    async fn record(&self, subject: &str, at: DateTime<Utc>, pending: bool) -> StoreResult<i64> {
         let (id,): (i64,) = with_pool!(self, |pool| {
             sqlx::query_as(RECORD)
                 .bind(subject)
                 .bind(ts(at))
+                .bind(pending)
                 .fetch_one(pool)
                 .await
         })?;
         Ok(id)
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for SqlStore {
+    async fn record_failure(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        self.record(subject, at, false).await
+    }
+
+    async fn record_attempt(&self, subject: &str, at: DateTime<Utc>) -> StoreResult<i64> {
+        self.record(subject, at, true).await
+    }
+
+    async fn settle_attempt(&self, id: i64) -> StoreResult<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(SETTLE)
+                .bind(id)
+                .bind(false)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
     }
 
     async fn delete_failure(&self, id: i64) -> StoreResult<()> {
@@ -40,12 +69,14 @@ impl ThrottleStore for SqlStore {
         subject: &str,
         since: DateTime<Utc>,
         before_id: Option<i64>,
+        pending_since: DateTime<Utc>,
     ) -> StoreResult<FailureCount> {
         let row: FailureRow = with_pool!(self, |pool| {
             sqlx::query_as(COUNT)
                 .bind(subject)
                 .bind(ts(since))
                 .bind(before_id.unwrap_or(i64::MAX))
+                .bind(ts(pending_since))
                 .fetch_one(pool)
                 .await
         })?;
@@ -56,6 +87,7 @@ impl ThrottleStore for SqlStore {
         with_pool!(self, |pool| {
             sqlx::query(CLEAR)
                 .bind(subject)
+                .bind(false)
                 .execute(pool)
                 .await
                 .map(|d| d.rows_affected())

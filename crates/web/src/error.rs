@@ -24,6 +24,8 @@ pub enum WebError {
     Unavailable(String),
     /// Too many requests (or failed attempts): come back after this long (RFC 6585 4).
     TooManyRequests(std::time::Duration),
+    /// More sign-ins are waiting than the service takes on (RFC 9110 15.6.4 with Retry-After).
+    Busy(std::time::Duration),
 }
 
 impl WebError {
@@ -74,6 +76,7 @@ impl From<ProviderError> for WebError {
         match e {
             ProviderError::Store(StoreError::Unavailable(m)) => Self::Unavailable(m),
             ProviderError::Throttled { retry_after } => Self::TooManyRequests(retry_after),
+            ProviderError::Busy { retry_after } => Self::Busy(retry_after),
             ProviderError::OAuth(o) => Self::page(
                 StatusCode::BAD_REQUEST,
                 "This request can't be completed",
@@ -200,6 +203,14 @@ impl IntoResponse for WebError {
                 ),
                 wait,
             ),
+            Self::Busy(wait) => with_retry_after(
+                crate::templates::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Very busy right now",
+                    "Many people are signing in at this moment. Wait a second, then try again.",
+                ),
+                wait,
+            ),
         }
     }
 }
@@ -240,6 +251,11 @@ impl IntoResponse for JsonError {
             }
             WebError::Page { message, .. } => oauth_json(&OAuthError::invalid_request(message)),
             WebError::TooManyRequests(wait) => too_many_json(wait),
+            WebError::Busy(wait) => {
+                let mut res = unavailable_json();
+                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                with_retry_after(res, wait)
+            }
             other => other.into_response(),
         }
     }

@@ -1,21 +1,83 @@
-//! Counting attempts against the throttle (DESIGN §3): every password, code or
-//! re-authentication attempt is recorded as a failure *before* it is judged, and withdrawn when
-//! it succeeds, so a burst of parallel guesses cannot all pass the check before any failure is
-//! written.
+//! Counting attempts against the throttle (DESIGN §3). Every password, code or
+//! re-authentication attempt is recorded *before* it is judged, as pending; a failed one then
+//! counts as a failure and a successful one is withdrawn. The attempts that may be judged at once
+//! are the budget left (the limit minus the failures; one at a time once a lockout has passed):
+//! pending attempts fill it, so a burst of parallel guesses cannot outrun the limit, and further
+//! attempts *wait* for a slot rather than being refused. Concurrent correct logins of one
+//! account therefore queue and all succeed, on every replica (the records are in the database;
+//! a replica wakes its own waiters at once and checks for the others' every `RECHECK`).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::throttle::{ip_subject, user_subject};
-use crate::oidc::error::ProviderResult;
+use crate::model::FailureCount;
+use crate::oidc::error::{ProviderError, ProviderResult};
 use crate::provider::Provider;
 use crate::types::normalize_username;
 
-/// An attempt recorded as failed until judged (see `Provider::begin_attempt`).
+/// How long an attempt may wait for a slot before the service says it is busy.
+const MAX_WAIT: Duration = Duration::from_secs(10);
+/// How often a waiting attempt looks again without being woken (another replica's attempts).
+const RECHECK: Duration = Duration::from_millis(250);
+/// A pending record older than this was abandoned (its process stopped mid-attempt).
+const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+
+/// An attempt in flight (see `Provider::begin_attempt`).
 #[derive(Debug)]
 pub struct Attempt {
-    ids: Vec<i64>,
+    records: Vec<(String, i64)>,
     prior_user_failures: u64,
+}
+
+/// Wakes the attempts of this replica that wait for a slot of a subject when one frees.
+#[derive(Debug, Default)]
+pub(crate) struct AttemptSlots {
+    waiting: Mutex<HashMap<String, Weak<Notify>>>,
+}
+
+impl AttemptSlots {
+    fn notify_for(&self, subject: &str) -> Arc<Notify> {
+        let mut map = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get(subject).and_then(Weak::upgrade) {
+            return n;
+        }
+        if map.len() > 10_000 {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        let n = Arc::new(Notify::new());
+        map.insert(subject.to_string(), Arc::downgrade(&n));
+        n
+    }
+
+    /// A slot of `subject` freed: one waiter may take it.
+    fn freed(&self, subject: &str) {
+        let map = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get(subject).and_then(Weak::upgrade) {
+            n.notify_one();
+        }
+    }
+}
+
+/// How many attempts of a subject may be judged at once, given its failures.
+fn budget(failures: &FailureCount, max: u64) -> u64 {
+    match failures.count >= max {
+        // A lockout that has passed lets one attempt through at a time.
+        true => 1,
+        false => max - failures.count,
+    }
+}
+
+/// What the records before an attempt say about it.
+enum Verdict {
+    Go { prior_user_failures: u64 },
+    Wait,
+    Locked(DateTime<Utc>),
 }
 
 impl Provider {
@@ -23,57 +85,116 @@ impl Provider {
         user_subject(&self.cipher, &normalize_username(username))
     }
 
-    /// Record an attempt for `username` from `ip` *before* judging it, then refuse it if the
-    /// failures recorded before it throttle either subject. Recording first means parallel
-    /// attempts see each other: a burst cannot slip past the limit between check and record.
-    /// A refused attempt is withdrawn (waiting is not failing); the caller withdraws a
-    /// successful one with `attempt_succeeded` and keeps a failed one with `attempt_failed`.
+    /// Record an attempt for `username` from `ip`, then wait until it may be judged: refused
+    /// (`Err(until)`) while either subject is locked; `ProviderError::Busy` when no slot frees
+    /// within `MAX_WAIT`.
+    /// The caller ends it with `attempt_succeeded` or `attempt_failed`.
     pub(crate) async fn begin_attempt(
         &self,
         username: &str,
         ip: Option<&str>,
     ) -> ProviderResult<Result<Attempt, DateTime<Utc>>> {
-        let now = self.now();
         let p = &self.config.throttle;
-        let since = now - p.window;
         let mut subjects = vec![(self.user_subject(username), p.max_failures)];
         if let Some(ip) = ip {
             subjects.push((ip_subject(ip), p.ip_max_failures));
         }
-        let mut ids = Vec::with_capacity(subjects.len());
-        let mut until = None;
+        let mut records = Vec::with_capacity(subjects.len());
+        for (subject, _) in &subjects {
+            let id = self.store.record_attempt(subject, self.now()).await?;
+            records.push((subject.clone(), id));
+        }
+        let wakeups: Vec<Arc<Notify>> = subjects
+            .iter()
+            .map(|(s, _)| self.slots.notify_for(s))
+            .collect();
+        let deadline = Instant::now() + MAX_WAIT;
+        loop {
+            let waiting = wakeups.iter().map(|n| n.notified()).collect::<Vec<_>>();
+            let until = match self.judge(&subjects, &records).await? {
+                Verdict::Go {
+                    prior_user_failures,
+                } => {
+                    return Ok(Ok(Attempt {
+                        records,
+                        prior_user_failures,
+                    }));
+                }
+                Verdict::Locked(until) => until,
+                Verdict::Wait if Instant::now() < deadline => {
+                    let woken = futures_any(waiting);
+                    let _ = tokio::time::timeout(RECHECK, woken).await;
+                    continue;
+                }
+                Verdict::Wait => {
+                    // Waited long enough: this is load, not a verdict on the attempt.
+                    self.withdraw(&records).await?;
+                    return Err(ProviderError::busy());
+                }
+            };
+            self.withdraw(&records).await?;
+            return Ok(Err(until));
+        }
+    }
+
+    async fn judge(
+        &self,
+        subjects: &[(String, u64)],
+        records: &[(String, i64)],
+    ) -> ProviderResult<Verdict> {
+        let now = self.now();
+        let p = &self.config.throttle;
+        let (since, alive_since) = (now - p.window, now - ABANDONED_AFTER);
         let mut prior_user_failures = 0;
-        for (i, (subject, max)) in subjects.iter().enumerate() {
-            let id = self.store.record_failure(subject, now).await?;
-            ids.push(id);
-            let prior = self.store.count_failures(subject, since, Some(id)).await?;
+        let mut wait = false;
+        let mut until = None;
+        for (i, ((subject, max), (_, id))) in subjects.iter().zip(records).enumerate() {
+            let prior = self
+                .store
+                .count_failures(subject, since, Some(*id), alive_since)
+                .await?;
             if i == 0 {
                 prior_user_failures = prior.count;
             }
             until = until.max(p.locked_until(prior, *max, now));
+            wait |= *max > 0 && prior.pending >= budget(&prior, *max);
         }
-        if let Some(until) = until {
-            for id in ids {
-                self.store.delete_failure(id).await?;
-            }
-            return Ok(Err(until));
-        }
-        Ok(Ok(Attempt {
-            ids,
-            prior_user_failures,
-        }))
+        Ok(match (until, wait) {
+            (Some(until), _) => Verdict::Locked(until),
+            (None, true) => Verdict::Wait,
+            (None, false) => Verdict::Go {
+                prior_user_failures,
+            },
+        })
     }
 
-    /// The attempt succeeded: it is not a failure.
-    pub(crate) async fn attempt_succeeded(&self, attempt: Attempt) -> ProviderResult<()> {
-        for id in attempt.ids {
-            self.store.delete_failure(id).await?;
+    /// Remove an attempt's records (it succeeded, or was refused before being judged).
+    async fn withdraw(&self, records: &[(String, i64)]) -> ProviderResult<()> {
+        for (subject, id) in records {
+            self.store.delete_failure(*id).await?;
+            self.slots.freed(subject);
         }
         Ok(())
     }
 
-    /// The attempt failed: its records stay, it is audited, and the attempt that brings the
-    /// account to the limit is audited as a lockout.
+    /// The attempt could not be judged (the hashing queue is full, or the database failed): it
+    /// is withdrawn, and `err` returned.
+    pub(crate) async fn attempt_abandoned<T>(
+        &self,
+        attempt: Attempt,
+        err: ProviderError,
+    ) -> ProviderResult<T> {
+        self.withdraw(&attempt.records).await?;
+        Err(err)
+    }
+
+    /// The attempt succeeded: it is not a failure.
+    pub(crate) async fn attempt_succeeded(&self, attempt: Attempt) -> ProviderResult<()> {
+        self.withdraw(&attempt.records).await
+    }
+
+    /// The attempt failed: its records become failures, it is audited, and the attempt that
+    /// brings the account to the limit is audited as a lockout.
     pub(crate) async fn attempt_failed(
         &self,
         attempt: Attempt,
@@ -82,6 +203,10 @@ impl Provider {
         method: &str,
         reason: &str,
     ) -> ProviderResult<()> {
+        for (subject, id) in &attempt.records {
+            self.store.settle_attempt(*id).await?;
+            self.slots.freed(subject);
+        }
         self.audit(
             "login_failed",
             user_id,
@@ -125,4 +250,18 @@ impl Provider {
             .await?;
         Ok(())
     }
+}
+
+/// Resolves when any of `futures` does.
+async fn futures_any<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(move |cx| {
+        for f in futures.iter_mut() {
+            if f.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

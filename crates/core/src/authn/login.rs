@@ -4,7 +4,7 @@ use serde_json::json;
 use super::password::Verified;
 use super::{ACR_PWD, Authenticated, LoginFailure};
 use crate::model::User;
-use crate::oidc::error::{ProviderError, ProviderResult};
+use crate::oidc::error::ProviderResult;
 use crate::provider::Provider;
 use crate::secret::{Secret, random_token};
 use crate::types::normalize_username;
@@ -27,14 +27,15 @@ impl Provider {
                 return Ok(Err(LoginFailure::Throttled(until)));
             }
         };
-        let user = self.store.find_user_by_username(&username).await?;
+        let user = match self.store.find_user_by_username(&username).await {
+            Ok(u) => u,
+            Err(e) => return self.attempt_abandoned(attempt, e.into()).await,
+        };
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-        let verdict = self
-            .accounts
-            .passwords()
-            .verify(password, stored)
-            .await
-            .map_err(ProviderError::internal)?;
+        let verdict = match self.accounts.passwords().verify(password, stored).await {
+            Ok(v) => v,
+            Err(e) => return self.attempt_abandoned(attempt, e.into()).await,
+        };
         match (user, verdict) {
             (Some(u), Verified::Yes | Verified::YesRehash(_)) if u.disabled => {
                 // The password was right: not a guess to count.

@@ -1,5 +1,5 @@
 //! Authentication of end users: the login state machine and one verifier per factor.
-mod attempts;
+pub(crate) mod attempts;
 pub mod backup;
 pub(crate) mod enrollment;
 mod login;

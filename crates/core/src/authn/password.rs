@@ -1,15 +1,16 @@
 //! Password hashing and verification.
 //!
 //! argon2id with OWASP parameters by default (m = 19456 KiB, t = 2, p = 1). Hashing is CPU-bound
-//! and memory-hungry, so it runs on the blocking pool behind a semaphore sized to the core count:
-//! a burst of logins queues instead of starving the async runtime or exhausting memory.
+//! and memory-hungry, so it runs on its own threads (one per core by default), each reusing one
+//! block of argon2 memory, fed by a bounded queue: a burst of logins queues, and beyond the queue
+//! is told to come back, instead of starving the async runtime or growing memory.
 //! Unknown users are checked against a dummy hash so response time does not reveal who exists.
 //! bcrypt hashes from imported user bases are verified and flagged for upgrade to argon2id.
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
 
 use crate::secret::Secret;
 
@@ -39,6 +40,9 @@ pub enum PasswordError {
     Hash(String),
     #[error("hashing worker stopped")]
     Worker,
+    /// More hashes are waiting than the queue holds: come back later.
+    #[error("too many password checks are waiting")]
+    Busy,
 }
 
 /// Outcome of checking a password against a stored hash.
@@ -51,24 +55,98 @@ pub enum Verified {
     YesRehash(String),
 }
 
-#[derive(Clone, Debug)]
+/// Password checks waiting per hashing thread before new ones are refused (`Busy`): at about
+/// 50 hashes a second per thread with the OWASP parameters, a wait of well under a second.
+pub const QUEUE_PER_WORKER: usize = 32;
+
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// A hashing thread's argon2 working memory, allocated once and reused for every hash: the
+/// process holds `workers × m_cost` KiB for hashing, whatever the load.
+pub struct Memory(Vec<Block>);
+
+impl Memory {
+    fn for_params(params: &Params) -> Self {
+        Self(vec![Block::new(); params.block_count()])
+    }
+
+    /// Blocks for `params`: this thread's own when they fit (the configured parameters, or
+    /// weaker ones of an older hash), otherwise a one-off allocation.
+    fn blocks(&mut self, params: &Params) -> BlocksRef<'_> {
+        let n = params.block_count();
+        match self.0.get_mut(..n) {
+            Some(own) => BlocksRef::Own(own),
+            None => BlocksRef::OneOff(vec![Block::new(); n]),
+        }
+    }
+}
+
+enum BlocksRef<'a> {
+    Own(&'a mut [Block]),
+    OneOff(Vec<Block>),
+}
+
+impl AsMut<[Block]> for BlocksRef<'_> {
+    fn as_mut(&mut self) -> &mut [Block] {
+        match self {
+            Self::Own(b) => b,
+            Self::OneOff(v) => v,
+        }
+    }
+}
+
+/// argon2id on a fixed set of threads (one per core by default) fed by a bounded queue.
+/// Hashing is CPU-bound and memory-hungry: it must neither starve the async runtime nor grow
+/// memory with load, and a burst beyond the queue is told to come back (`Busy`, a 503 upstream)
+/// instead of waiting without bound.
+#[derive(Clone)]
 pub struct PasswordHasherPool {
     params: Argon2Params,
-    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
     dummy: Arc<String>,
+    workers: usize,
+}
+
+impl std::fmt::Debug for PasswordHasherPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasherPool")
+            .field("params", &self.params)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PasswordHasherPool {
-    pub fn new(params: Argon2Params, concurrency: usize) -> Result<Self, PasswordError> {
-        let argon = argon(params)?;
-        let dummy = argon
-            .hash_password(b"lanyard-dummy-password-for-timing")
-            .map_err(|e| PasswordError::Hash(e.to_string()))?
-            .to_string();
+    pub fn new(params: Argon2Params, workers: usize) -> Result<Self, PasswordError> {
+        let workers = workers.max(1);
+        let argon_params = argon(params)?.params().clone();
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(workers * QUEUE_PER_WORKER);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..workers {
+            let queue = queue.clone();
+            let argon_params = argon_params.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    let mut memory = Memory::for_params(&argon_params);
+                    loop {
+                        let job = {
+                            let rx = queue.lock().unwrap_or_else(|e| e.into_inner());
+                            rx.recv()
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            Err(_) => return, // every pool handle dropped
+                        }
+                    }
+                })
+                .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy: Arc::new(dummy),
+            jobs,
+            dummy: Arc::new(dummy_hash(params)),
+            workers,
         })
     }
 
@@ -78,7 +156,7 @@ impl PasswordHasherPool {
 
     pub async fn hash(&self, password: Secret<String>) -> Result<String, PasswordError> {
         let params = self.params;
-        self.run(move || hash_blocking(params, password.expose()))
+        self.run(move |memory| hash_with(params, password.expose().as_bytes(), memory))
             .await?
     }
 
@@ -91,10 +169,10 @@ impl PasswordHasherPool {
     ) -> Result<Verified, PasswordError> {
         let params = self.params;
         let dummy = self.dummy.clone();
-        self.run(move || match stored {
-            Some(hash) => verify_blocking(params, password.expose(), &hash),
+        self.run(move |memory| match stored {
+            Some(hash) => verify_with(params, password.expose(), &hash, memory),
             None => {
-                let _ = verify_blocking(params, password.expose(), &dummy);
+                let _ = verify_with(params, password.expose(), &dummy, memory);
                 Ok(Verified::No)
             }
         })
@@ -103,16 +181,17 @@ impl PasswordHasherPool {
 
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        f: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| PasswordError::Worker)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|_| PasswordError::Worker)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            let _ = tx.send(f(memory));
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => PasswordError::Busy,
+            std::sync::mpsc::TrySendError::Disconnected(_) => PasswordError::Worker,
+        })?;
+        rx.await.map_err(|_| PasswordError::Worker)
     }
 }
 
@@ -127,33 +206,81 @@ fn argon(params: Argon2Params) -> Result<Argon2<'static>, PasswordError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
 }
 
+/// What an unknown user's password is checked against, so that the work (and the time) is the
+/// same as for a known one: a PHC string with the configured parameters and a random salt and
+/// output. Nothing hashes to it; making it costs nothing at start.
+fn dummy_hash(params: Argon2Params) -> String {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD_NO_PAD.encode(b);
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        b64(&crate::secret::random_bytes::<16>()),
+        b64(&crate::secret::random_bytes::<32>())
+    )
+}
+
+/// Hash with fresh memory (the CLI and tools; the server hashes through `PasswordHasherPool`).
 pub fn hash_blocking(params: Argon2Params, password: &str) -> Result<String, PasswordError> {
-    Ok(argon(params)?
-        .hash_password(password.as_bytes())
-        .map_err(|e| PasswordError::Hash(e.to_string()))?
-        .to_string())
+    let mut memory = Memory::for_params(argon(params)?.params());
+    hash_with(params, password.as_bytes(), &mut memory)
+}
+
+/// A PHC string for `password` under `params` with a random salt, hashed on `memory`.
+fn hash_with(
+    params: Argon2Params,
+    password: &[u8],
+    memory: &mut Memory,
+) -> Result<String, PasswordError> {
+    let argon = argon(params)?;
+    let salt = crate::secret::random_bytes::<16>();
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into_with_memory(password, &salt, &mut out, memory.blocks(argon.params()))
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD_NO_PAD.encode(b);
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        b64(&salt),
+        b64(&out)
+    ))
 }
 
 pub fn is_bcrypt(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
 }
 
+/// Verify with fresh memory (tests and tools; the server verifies through the pool).
 pub fn verify_blocking(
     params: Argon2Params,
     password: &str,
     stored: &str,
 ) -> Result<Verified, PasswordError> {
+    let mut memory = Memory::for_params(argon(params)?.params());
+    verify_with(params, password, stored, &mut memory)
+}
+
+fn verify_with(
+    params: Argon2Params,
+    password: &str,
+    stored: &str,
+    memory: &mut Memory,
+) -> Result<Verified, PasswordError> {
+    let rehash = |memory: &mut Memory| hash_with(params, password.as_bytes(), memory);
     if is_bcrypt(stored) {
         return Ok(match bcrypt::verify(password, stored) {
-            Ok(true) => Verified::YesRehash(hash_blocking(params, password)?),
+            Ok(true) => Verified::YesRehash(rehash(memory)?),
             _ => Verified::No,
         });
     }
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Ok(Verified::No);
     };
-    let argon = argon(params)?;
-    if argon.verify_password(password.as_bytes(), stored).is_err() {
+    if !matches_argon2(&parsed, password.as_bytes(), memory) {
         return Ok(Verified::No);
     }
     let weaker = parsed.algorithm.as_str() != "argon2id"
@@ -163,10 +290,44 @@ pub fn verify_blocking(
                 || p.p_cost() < params.parallelism
         }) != Ok(false);
     if weaker {
-        Ok(Verified::YesRehash(hash_blocking(params, password)?))
+        Ok(Verified::YesRehash(rehash(memory)?))
     } else {
         Ok(Verified::Yes)
     }
+}
+
+/// Whether `password` hashes to the stored argon2 PHC hash, compared in constant time.
+fn matches_argon2(hash: &PasswordHash, password: &[u8], memory: &mut Memory) -> bool {
+    let (Ok(algorithm), Some(salt), Some(expected)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        hash.salt.as_ref(),
+        hash.hash.as_ref(),
+    ) else {
+        return false;
+    };
+    let version = hash
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .unwrap_or(Version::V0x13);
+    let Ok(mut params) = Params::try_from(hash) else {
+        return false;
+    };
+    let mut builder = argon2::ParamsBuilder::new();
+    builder
+        .m_cost(params.m_cost())
+        .t_cost(params.t_cost())
+        .p_cost(params.p_cost())
+        .output_len(expected.len());
+    if let Ok(p) = builder.build() {
+        params = p;
+    }
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let blocks = memory.blocks(argon.params());
+    argon
+        .hash_password_into_with_memory(password, salt.as_ref(), &mut out, blocks)
+        .is_ok()
+        && crate::secret::ct_eq(&out, expected.as_bytes())
 }
 
 /// A stored hash is acceptable input for import/CLI: argon2 PHC or bcrypt.
@@ -211,6 +372,59 @@ mod tests {
             pool.verify(Secret::new("x".into()), None).await.unwrap(),
             Verified::No
         );
+    }
+
+    #[test]
+    fn hashes_are_standard_phc_strings_the_argon2_crate_accepts() {
+        use argon2::password_hash::PasswordVerifier;
+        let h = hash_blocking(FAST, "correct horse").unwrap();
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert!(
+            argon(FAST)
+                .unwrap()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            argon(FAST)
+                .unwrap()
+                .verify_password(b"wrong", &parsed)
+                .is_err()
+        );
+        // And the other way round: a hash made by the crate verifies here.
+        use argon2::password_hash::PasswordHasher;
+        let theirs = argon(FAST)
+            .unwrap()
+            .hash_password(b"pw")
+            .unwrap()
+            .to_string();
+        assert_eq!(verify_blocking(FAST, "pw", &theirs).unwrap(), Verified::Yes);
+        assert_eq!(verify_blocking(FAST, "no", &theirs).unwrap(), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_busy_not_a_wait_without_bound() {
+        let slow = Argon2Params {
+            memory_kib: 8 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        };
+        let pool = PasswordHasherPool::new(slow, 1).unwrap();
+        let checks: Vec<_> = (0..QUEUE_PER_WORKER + 8)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.verify(Secret::new("pw".into()), None).await })
+            })
+            .collect();
+        let mut busy = 0;
+        for c in checks {
+            match c.await.unwrap() {
+                Ok(Verified::No) => {}
+                Err(PasswordError::Busy) => busy += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(busy >= 1, "beyond the queue, checks are refused");
     }
 
     #[test]

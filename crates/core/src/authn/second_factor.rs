@@ -5,7 +5,7 @@ use serde_json::json;
 use super::{Authenticated, LoginFailure, PendingLogin, Proof, backup, totp};
 use crate::authn::password::Verified;
 use crate::model::User;
-use crate::oidc::error::{ProviderError, ProviderResult};
+use crate::oidc::error::ProviderResult;
 use crate::provider::Provider;
 use crate::secret::Secret;
 
@@ -120,13 +120,11 @@ impl Provider {
         };
         let (ok, method) = match proof {
             Proof::Password(p) => {
-                let verdict = self
-                    .accounts
-                    .passwords()
-                    .verify(p, user.password_hash.clone())
-                    .await
-                    .map_err(ProviderError::internal)?;
-                (verdict != Verified::No, "pwd")
+                let stored = user.password_hash.clone();
+                match self.accounts.passwords().verify(p, stored).await {
+                    Ok(verdict) => (verdict != Verified::No, "pwd"),
+                    Err(e) => return self.attempt_abandoned(attempt, e.into()).await,
+                }
             }
             Proof::Code(c) => (self.check_code(user, c.expose(), ip).await?, "code"),
         };

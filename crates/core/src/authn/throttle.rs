@@ -110,6 +110,7 @@ mod tests {
     fn failures(count: u64, last: i64) -> FailureCount {
         FailureCount {
             count,
+            pending: 0,
             last_at: Some(t(last)),
         }
     }

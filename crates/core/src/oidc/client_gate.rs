@@ -47,7 +47,7 @@ impl Provider {
         let mut until = None;
         let mut prior_client_failures = 0;
         for (i, (subject, max)) in limits.iter().enumerate() {
-            let failures = self.store.count_failures(subject, since, None).await?;
+            let failures = self.store.count_failures(subject, since, None, now).await?;
             if i == 0 {
                 prior_client_failures = failures.count;
             }

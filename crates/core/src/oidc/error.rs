@@ -118,6 +118,19 @@ pub enum ProviderError {
     /// Too many failed attempts from this client or address: refused, unverified, for this long.
     #[error("throttled for {retry_after:?}")]
     Throttled { retry_after: std::time::Duration },
+    /// More sign-ins are waiting than the service takes on: come back after this long (a 503,
+    /// not a verdict on the credentials).
+    #[error("busy; retry after {retry_after:?}")]
+    Busy { retry_after: std::time::Duration },
+}
+
+impl From<crate::authn::password::PasswordError> for ProviderError {
+    fn from(e: crate::authn::password::PasswordError) -> Self {
+        match e {
+            crate::authn::password::PasswordError::Busy => Self::busy(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
 }
 
 impl From<OAuthError> for ProviderError {
@@ -136,6 +149,13 @@ impl ProviderError {
         let secs = (until - now).num_seconds().max(1).unsigned_abs();
         Self::Throttled {
             retry_after: std::time::Duration::from_secs(secs),
+        }
+    }
+
+    /// The sign-in queue is full; a second is a fair wait at the hashing rate.
+    pub fn busy() -> Self {
+        Self::Busy {
+            retry_after: std::time::Duration::from_secs(1),
         }
     }
 

@@ -232,6 +232,7 @@ async fn show(settings: &Settings, accounts: &Accounts, username: &str) -> Resul
             &accounts.failure_subject(&user.username),
             now() - window,
             None,
+            now(),
         )
         .await?;
     println!("username        {}", user.username);

@@ -92,17 +92,28 @@ pub(crate) async fn purge_expired_counts(store: Arc<dyn Store>) {
     let since_forever = DateTime::from_timestamp(0, 0).unwrap();
     assert_eq!(
         store
-            .count_failures("user:alice", since_forever, None)
+            .count_failures(
+                "user:alice",
+                since_forever,
+                None,
+                t0() - Duration::days(3650)
+            )
             .await
             .unwrap(),
         FailureCount {
+            pending: 0,
             count: 2,
             last_at: Some(now - Duration::minutes(1))
         }
     );
     assert_eq!(
         store
-            .count_failures("ip:192.0.2.1", since_forever, None)
+            .count_failures(
+                "ip:192.0.2.1",
+                since_forever,
+                None,
+                t0() - Duration::days(3650)
+            )
             .await
             .unwrap()
             .count,

@@ -4,6 +4,52 @@ use crate::prelude::*;
 contract! {
     failures_are_reserved_and_withdrawn => sqlite_failures_are_reserved_and_withdrawn, postgres_failures_are_reserved_and_withdrawn;
     failures_are_counted_within_the_window => sqlite_failures_are_counted_within_the_window, postgres_failures_are_counted_within_the_window;
+    pending_attempts_are_not_failures => sqlite_pending_attempts_are_not_failures, postgres_pending_attempts_are_not_failures;
+}
+
+/// An attempt in flight is pending: counted apart from failures until it is settled as one;
+/// clearing the failures leaves it; an old pending record (abandoned) counts as nothing.
+pub(crate) async fn pending_attempts_are_not_failures(store: Arc<dyn Store>) {
+    let s = "user:pending";
+    let alive_since = t0() - Duration::seconds(60);
+    let old = store
+        .record_attempt(s, t0() - Duration::minutes(5))
+        .await
+        .unwrap();
+    let a = store.record_attempt(s, t0()).await.unwrap();
+    let b = store.record_attempt(s, t0()).await.unwrap();
+    let window = t0() - Duration::minutes(15);
+    let seen = |before| {
+        let store = store.clone();
+        async move {
+            store
+                .count_failures(s, window, before, alive_since)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        seen(None).await,
+        FailureCount {
+            count: 0,
+            pending: 2,
+            last_at: None
+        },
+        "the abandoned one ({old}) is not counted"
+    );
+    assert_eq!(seen(Some(b)).await.pending, 1, "only the attempts before b");
+    store.settle_attempt(a).await.unwrap();
+    let after = seen(None).await;
+    assert_eq!((after.count, after.pending), (1, 1));
+    assert_eq!(after.last_at, Some(t0()));
+    assert_eq!(
+        store.clear_failures(s).await.unwrap(),
+        1,
+        "the failure, not the pending one"
+    );
+    assert_eq!(seen(None).await.pending, 1);
+    store.delete_failure(b).await.unwrap();
+    assert_eq!(seen(None).await, FailureCount::default());
 }
 
 /// An attempt is recorded before it is judged: later attempts see it (ids grow with insertion
@@ -14,18 +60,44 @@ pub(crate) async fn failures_are_reserved_and_withdrawn(store: Arc<dyn Store>) {
     let b = store.record_failure(s, t0()).await.unwrap();
     assert!(b > a);
     assert_eq!(
-        store.count_failures(s, t0(), Some(b)).await.unwrap().count,
+        store
+            .count_failures(s, t0(), Some(b), t0() - Duration::days(3650))
+            .await
+            .unwrap()
+            .count,
         1
     );
     assert_eq!(
-        store.count_failures(s, t0(), Some(a)).await.unwrap().count,
+        store
+            .count_failures(s, t0(), Some(a), t0() - Duration::days(3650))
+            .await
+            .unwrap()
+            .count,
         0
     );
-    assert_eq!(store.count_failures(s, t0(), None).await.unwrap().count, 2);
-    store.delete_failure(a).await.unwrap();
-    assert_eq!(store.count_failures(s, t0(), None).await.unwrap().count, 1);
     assert_eq!(
-        store.count_failures(s, t0(), Some(b)).await.unwrap().count,
+        store
+            .count_failures(s, t0(), None, t0() - Duration::days(3650))
+            .await
+            .unwrap()
+            .count,
+        2
+    );
+    store.delete_failure(a).await.unwrap();
+    assert_eq!(
+        store
+            .count_failures(s, t0(), None, t0() - Duration::days(3650))
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+    assert_eq!(
+        store
+            .count_failures(s, t0(), Some(b), t0() - Duration::days(3650))
+            .await
+            .unwrap()
+            .count,
         0
     );
     // Ids keep growing after a delete.
@@ -37,7 +109,10 @@ pub(crate) async fn failures_are_counted_within_the_window(store: Arc<dyn Store>
     let alice = "user:alice";
     let ip = "ip:192.0.2.1";
     assert_eq!(
-        store.count_failures(alice, t0(), None).await.unwrap(),
+        store
+            .count_failures(alice, t0(), None, t0() - Duration::days(3650))
+            .await
+            .unwrap(),
         FailureCount::default()
     );
 
@@ -61,8 +136,12 @@ pub(crate) async fn failures_are_counted_within_the_window(store: Arc<dyn Store>
     let last = t0() + Duration::minutes(2);
 
     assert_eq!(
-        store.count_failures(alice, t0(), None).await.unwrap(),
+        store
+            .count_failures(alice, t0(), None, t0() - Duration::days(3650))
+            .await
+            .unwrap(),
         FailureCount {
+            pending: 0,
             count: 3,
             last_at: Some(last)
         }
@@ -70,7 +149,12 @@ pub(crate) async fn failures_are_counted_within_the_window(store: Arc<dyn Store>
     // `since` is inclusive.
     assert_eq!(
         store
-            .count_failures(alice, t0() + Duration::seconds(1), None)
+            .count_failures(
+                alice,
+                t0() + Duration::seconds(1),
+                None,
+                t0() - Duration::days(3650)
+            )
             .await
             .unwrap()
             .count,
@@ -81,25 +165,36 @@ pub(crate) async fn failures_are_counted_within_the_window(store: Arc<dyn Store>
             .count_failures(
                 alice,
                 t0() + Duration::seconds(1) + Duration::microseconds(1),
-                None
+                None,
+                t0() - Duration::days(3650)
             )
             .await
             .unwrap(),
         FailureCount {
+            pending: 0,
             count: 1,
             last_at: Some(last)
         }
     );
     assert_eq!(
         store
-            .count_failures(alice, t0() + Duration::minutes(3), None)
+            .count_failures(
+                alice,
+                t0() + Duration::minutes(3),
+                None,
+                t0() - Duration::days(3650)
+            )
             .await
             .unwrap(),
         FailureCount::default()
     );
     assert_eq!(
-        store.count_failures(ip, t0(), None).await.unwrap(),
+        store
+            .count_failures(ip, t0(), None, t0() - Duration::days(3650))
+            .await
+            .unwrap(),
         FailureCount {
+            pending: 0,
             count: 1,
             last_at: Some(t0() + Duration::minutes(1))
         }
@@ -107,7 +202,7 @@ pub(crate) async fn failures_are_counted_within_the_window(store: Arc<dyn Store>
     // Subjects are exact.
     assert_eq!(
         store
-            .count_failures("user:Alice", t0(), None)
+            .count_failures("user:Alice", t0(), None, t0() - Duration::days(3650))
             .await
             .unwrap()
             .count,
@@ -116,11 +211,21 @@ pub(crate) async fn failures_are_counted_within_the_window(store: Arc<dyn Store>
 
     assert_eq!(store.clear_failures(alice).await.unwrap(), 3);
     assert_eq!(
-        store.count_failures(alice, t0(), None).await.unwrap(),
+        store
+            .count_failures(alice, t0(), None, t0() - Duration::days(3650))
+            .await
+            .unwrap(),
         FailureCount::default()
     );
     assert_eq!(store.clear_failures(alice).await.unwrap(), 0);
-    assert_eq!(store.count_failures(ip, t0(), None).await.unwrap().count, 1);
+    assert_eq!(
+        store
+            .count_failures(ip, t0(), None, t0() - Duration::days(3650))
+            .await
+            .unwrap()
+            .count,
+        1
+    );
 
     // Purging drops only records older than a day.
     let now = t0() + Duration::days(1) + Duration::minutes(1) + Duration::seconds(30);
@@ -131,8 +236,12 @@ pub(crate) async fn failures_are_counted_within_the_window(store: Arc<dyn Store>
     let report = store.purge_expired(now).await.unwrap();
     assert_eq!(report.auth_failures, 1);
     assert_eq!(
-        store.count_failures(ip, t0(), None).await.unwrap(),
+        store
+            .count_failures(ip, t0(), None, t0() - Duration::days(3650))
+            .await
+            .unwrap(),
         FailureCount {
+            pending: 0,
             count: 1,
             last_at: Some(t0() + Duration::days(1))
         }
