@@ -382,6 +382,62 @@ async fn client_credentials_for_confidential_clients_only() {
     assert_oauth_error(res, 400, "unauthorized_client").await;
 }
 
+/// A client's own token is issued without writing anything, and is still revocable: its jti
+/// goes on the revocation list that introspection checks; another client cannot revoke it.
+#[tokio::test]
+async fn client_credentials_tokens_write_nothing_and_can_be_revoked() {
+    let app = TestApp::spawn().await;
+    let (status, _, body) = post_token(
+        &app,
+        &[("grant_type", "client_credentials"), ("scope", "email")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let claims = crate::harness::jwt_claims(&token);
+    assert!(claims.get("gid").is_none(), "no grant behind it: {claims}");
+    let introspect = |token: String| {
+        let app = &app;
+        async move {
+            app.http()
+                .post(app.url("/introspect"))
+                .basic_auth("web", Some(SECRET))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json_value()
+                .await
+        }
+    };
+    let seen = introspect(token.clone()).await;
+    assert_eq!(
+        (seen["active"].clone(), seen["sub"].clone()),
+        (true.into(), "web".into())
+    );
+    // Another client's revocation is answered 200 and ignored (RFC 7009 2.2).
+    let other = app
+        .http()
+        .post(app.url("/revoke"))
+        .basic_auth("post", Some(SECRET))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(introspect(token.clone()).await["active"], true);
+    let res = app
+        .http()
+        .post(app.url("/revoke"))
+        .basic_auth("web", Some(SECRET))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(introspect(token).await["active"], false);
+}
+
 #[tokio::test]
 async fn token_endpoint_bad_input_gets_rfc_6749_errors() {
     let app = TestApp::spawn().await;

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod authn;
+mod clients;
 pub mod clock;
 pub mod crypto;
 pub mod federation;

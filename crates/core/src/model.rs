@@ -400,6 +400,7 @@ pub struct PurgeReport {
     pub auth_failures: u64,
     /// Remembered client-assertion jtis whose assertions have expired.
     pub client_assertions: u64,
+    pub revoked_tokens: u64,
 }
 
 /// A user's TOTP authenticator (RFC 6238). The seed is AES-256-GCM encrypted with the user id as

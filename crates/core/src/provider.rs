@@ -69,6 +69,8 @@ pub struct Provider {
     discovery: Arc<[u8]>,
     /// Sign-in attempts of this replica waiting for a slot (see `authn::attempts`).
     pub(crate) slots: crate::authn::attempts::AttemptSlots,
+    /// Clients read recently (see `clients.rs`).
+    pub(crate) clients: crate::clients::ClientCache,
 }
 
 impl std::fmt::Debug for Provider {
@@ -115,6 +117,7 @@ impl Provider {
             cipher: ports.cipher,
             discovery: Arc::from(discovery.into_bytes()),
             slots: Default::default(),
+            clients: Default::default(),
         }
     }
 
@@ -137,11 +140,6 @@ impl Provider {
     /// The published JWK Set, ready to serve.
     pub fn jwks(&self) -> Arc<[u8]> {
         self.keys.jwks()
-    }
-
-    /// A registered client, by id.
-    pub async fn client(&self, client_id: &str) -> ProviderResult<Option<Client>> {
-        Ok(self.store.get_client(client_id).await?)
     }
 
     /// Pick up signing keys rotated by the CLI or another replica. True when they changed.

@@ -67,7 +67,7 @@ impl Provider {
     pub async fn account_overview(&self, user: &User) -> ProviderResult<AccountOverview> {
         let mut consents = Vec::new();
         for consent in self.store.list_consents(user.id).await? {
-            let client_name = match self.store.get_client(&consent.client_id).await? {
+            let client_name = match self.client(&consent.client_id).await? {
                 Some(c) => c.name,
                 None => consent.client_id.clone(),
             };

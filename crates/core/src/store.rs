@@ -89,6 +89,10 @@ pub trait GrantStore: Send + Sync {
     ) -> StoreResult<Redeemed<()>>;
     /// Idempotent. Returns true if this call revoked it.
     async fn revoke_grant(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Revoke a self-contained access token (no grant row) by the hash of its `jti`, kept until
+    /// `expires_at`. Returns false if it was revoked already.
+    async fn revoke_token(&self, jti_hash: &[u8], expires_at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn token_is_revoked(&self, jti_hash: &[u8]) -> StoreResult<bool>;
     /// The clients a browser session (by its public `sid`) obtained a code or grant for, sorted:
     /// who to notify by back-channel logout.
     async fn clients_for_sid(&self, sid: &str) -> StoreResult<Vec<String>>;
@@ -235,6 +239,14 @@ pub trait ThrottleStore: Send + Sync {
         before_id: Option<i64>,
         pending_since: DateTime<Utc>,
     ) -> StoreResult<FailureCount>;
+    /// `count_failures` for one or two subjects (an account and an address) in one query, each
+    /// with its own `before_id`, in the order given.
+    async fn count_failures_each(
+        &self,
+        subjects: &[(&str, Option<i64>)],
+        since: DateTime<Utc>,
+        pending_since: DateTime<Utc>,
+    ) -> StoreResult<Vec<FailureCount>>;
     /// Removes the subject's failures (not its pending attempts). Returns how many.
     async fn clear_failures(&self, subject: &str) -> StoreResult<u64>;
 }

@@ -53,6 +53,9 @@ const INSERT_GRANT: &str = concat!(
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 const GRANT_BY_ID: &str = concat!("SELECT ", grant_cols!(), " FROM grants WHERE id = $1");
+const REVOKE_TOKEN: &str = "INSERT INTO revoked_tokens (jti_hash, expires_at) VALUES ($1, $2) \
+     ON CONFLICT (jti_hash) DO NOTHING";
+const TOKEN_REVOKED: &str = "SELECT jti_hash FROM revoked_tokens WHERE jti_hash = $1";
 const GRANT_ACTIVE: &str =
     "SELECT id FROM grants WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2";
 const INSERT_REFRESH: &str = concat!(
@@ -208,6 +211,28 @@ impl GrantStore for SqlStore {
             sqlx::query(GRANT_ACTIVE)
                 .bind(id)
                 .bind(ts(now))
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.is_some())
+        })
+    }
+
+    async fn revoke_token(&self, jti_hash: &[u8], expires_at: DateTime<Utc>) -> StoreResult<bool> {
+        let done = with_pool!(self, |pool| {
+            sqlx::query(REVOKE_TOKEN)
+                .bind(jti_hash)
+                .bind(ts(expires_at))
+                .execute(pool)
+                .await
+                .map(|d| d.rows_affected())
+        })?;
+        Ok(done == 1)
+    }
+
+    async fn token_is_revoked(&self, jti_hash: &[u8]) -> StoreResult<bool> {
+        with_pool!(self, |pool| {
+            sqlx::query(TOKEN_REVOKED)
+                .bind(jti_hash)
                 .fetch_optional(pool)
                 .await
                 .map(|row| row.is_some())

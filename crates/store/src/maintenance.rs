@@ -17,6 +17,7 @@ const PURGE_GRANTS: &str = "DELETE FROM grants WHERE expires_at < $1";
 /// Called with a day ago: no throttling window is longer than a day.
 const PURGE_FAILURES: &str = "DELETE FROM auth_failures WHERE at < $1";
 const PURGE_ASSERTIONS: &str = "DELETE FROM client_assertions WHERE expires_at < $1";
+const PURGE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at < $1";
 
 impl SqlStore {
     /// One purge statement; separate autocommit statements, so none holds the write lock
@@ -48,6 +49,7 @@ impl Maintenance for SqlStore {
             grants: self.purge(PURGE_GRANTS, now).await?,
             auth_failures: self.purge(PURGE_FAILURES, now - Duration::days(1)).await?,
             client_assertions: self.purge(PURGE_ASSERTIONS, now).await?,
+            revoked_tokens: self.purge(PURGE_REVOKED, now).await?,
         })
     }
 

@@ -44,6 +44,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "attempts",
         include_str!("../../../migrations/postgres/0007_attempts.sql"),
     ),
+    (
+        8,
+        "revoked_tokens",
+        include_str!("../../../migrations/postgres/0008_revoked_tokens.sql"),
+    ),
 ];
 
 /// Parses a `postgres://` URL; the error never repeats the URL (it may hold a password).

@@ -343,6 +343,16 @@ row!(
     }
 );
 
+row!(
+    /// `FailureRow` of one subject among several.
+    SubjectFailureRow {
+        subject: String,
+        n: i64,
+        pending: i64,
+        last_at: Option<DateTime<Utc>>,
+    }
+);
+
 impl TryFrom<FailureRow> for FailureCount {
     type Error = StoreError;
 

@@ -46,6 +46,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "attempts",
         include_str!("../../../migrations/sqlite/0007_attempts.sql"),
     ),
+    (
+        8,
+        "revoked_tokens",
+        include_str!("../../../migrations/sqlite/0008_revoked_tokens.sql"),
+    ),
 ];
 
 #[cfg(unix)]

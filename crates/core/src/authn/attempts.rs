@@ -22,7 +22,7 @@ use crate::provider::Provider;
 use crate::types::normalize_username;
 
 /// How long an attempt may wait for a slot before the service says it is busy.
-const MAX_WAIT: Duration = Duration::from_secs(10);
+const MAX_WAIT: Duration = Duration::from_secs(3);
 /// How often a waiting attempt looks again without being woken (another replica's attempts).
 const RECHECK: Duration = Duration::from_millis(250);
 /// A pending record older than this was abandoned (its process stopped mid-attempt).
@@ -145,17 +145,18 @@ impl Provider {
         let now = self.now();
         let p = &self.config.throttle;
         let (since, alive_since) = (now - p.window, now - ABANDONED_AFTER);
-        let mut prior_user_failures = 0;
+        let before: Vec<(&str, Option<i64>)> = records
+            .iter()
+            .map(|(s, id)| (s.as_str(), Some(*id)))
+            .collect();
+        let counts = self
+            .store
+            .count_failures_each(&before, since, alive_since)
+            .await?;
+        let prior_user_failures = counts.first().map_or(0, |c| c.count);
         let mut wait = false;
         let mut until = None;
-        for (i, ((subject, max), (_, id))) in subjects.iter().zip(records).enumerate() {
-            let prior = self
-                .store
-                .count_failures(subject, since, Some(*id), alive_since)
-                .await?;
-            if i == 0 {
-                prior_user_failures = prior.count;
-            }
+        for ((_, max), prior) in subjects.iter().zip(counts) {
             until = until.max(p.locked_until(prior, *max, now));
             wait |= *max > 0 && prior.pending >= budget(&prior, *max);
         }

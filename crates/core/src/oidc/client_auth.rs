@@ -152,7 +152,7 @@ impl Provider {
     /// client may use either secret method; a public client only `none`. Secrets never
     /// authenticate a client registered for an assertion method (OIDC Core 9: one method each).
     async fn verify_client_secret(&self, creds: &ClientCredentials) -> ProviderResult<Client> {
-        let Some(client) = self.store.get_client(creds.client_id()).await? else {
+        let Some(client) = self.client(creds.client_id()).await? else {
             return Err(OAuthError::invalid_client().into());
         };
         let ok = match (creds, &client.secret_hash) {
@@ -183,8 +183,7 @@ impl Provider {
     ) -> ProviderResult<Client> {
         let invalid = || ProviderError::from(OAuthError::invalid_client());
         let client = self
-            .store
-            .get_client(client_id)
+            .client(client_id)
             .await?
             .filter(|c| {
                 matches!(

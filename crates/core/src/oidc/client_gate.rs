@@ -44,15 +44,18 @@ impl Provider {
         if let Some(ip) = ip {
             limits.push((client_ip_subject(ip), p.client_ip_max_failures));
         }
-        let mut until = None;
-        let mut prior_client_failures = 0;
-        for (i, (subject, max)) in limits.iter().enumerate() {
-            let failures = self.store.count_failures(subject, since, None, now).await?;
-            if i == 0 {
-                prior_client_failures = failures.count;
-            }
-            until = until.max(p.locked_until(failures, *max, now));
-        }
+        let subjects: Vec<(&str, Option<i64>)> =
+            limits.iter().map(|(s, _)| (s.as_str(), None)).collect();
+        let counts = self
+            .store
+            .count_failures_each(&subjects, since, now)
+            .await?;
+        let prior_client_failures = counts.first().map_or(0, |c| c.count);
+        let until = limits
+            .iter()
+            .zip(counts)
+            .filter_map(|((_, max), failures)| p.locked_until(failures, *max, now))
+            .max();
         if let Some(until) = until {
             tracing::info!(target: "audit", kind = "client_auth_throttled", ip, "client authentication refused: throttled");
             return Ok(Err(until));

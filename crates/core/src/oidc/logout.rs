@@ -57,7 +57,7 @@ impl Provider {
             (None, None) => None,
         };
         let client = match &client_id {
-            Some(id) => self.store.get_client(id).await?,
+            Some(id) => self.client(id).await?,
             None => None,
         };
         let return_to = match return_to(params, client.as_ref()) {

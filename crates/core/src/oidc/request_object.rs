@@ -137,7 +137,7 @@ impl Provider {
             return Ok(Ok(None));
         }
         let client = match params.get("client_id") {
-            Some(id) => self.store.get_client(id).await?,
+            Some(id) => self.client(id).await?,
             None => None,
         };
         let target = match redirect_target(params, client.as_ref()) {

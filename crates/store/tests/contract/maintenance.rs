@@ -77,6 +77,11 @@ pub(crate) async fn purge_expired_counts(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
+    // Revoked self-contained tokens: listed until they would have expired.
+    assert!(store.revoke_token(b"gone", past).await.unwrap());
+    assert!(store.revoke_token(b"live", future).await.unwrap());
+    assert!(!store.revoke_token(b"live", future).await.unwrap(), "once");
+
     let report = store.purge_expired(now).await.unwrap();
     assert_eq!(
         report,
@@ -87,8 +92,11 @@ pub(crate) async fn purge_expired_counts(store: Arc<dyn Store>) {
             sessions: 1,
             auth_failures: 2,
             client_assertions: 0,
+            revoked_tokens: 1,
         }
     );
+    assert!(!store.token_is_revoked(b"gone").await.unwrap());
+    assert!(store.token_is_revoked(b"live").await.unwrap());
     let since_forever = DateTime::from_timestamp(0, 0).unwrap();
     assert_eq!(
         store

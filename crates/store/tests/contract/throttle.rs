@@ -5,6 +5,7 @@ contract! {
     failures_are_reserved_and_withdrawn => sqlite_failures_are_reserved_and_withdrawn, postgres_failures_are_reserved_and_withdrawn;
     failures_are_counted_within_the_window => sqlite_failures_are_counted_within_the_window, postgres_failures_are_counted_within_the_window;
     pending_attempts_are_not_failures => sqlite_pending_attempts_are_not_failures, postgres_pending_attempts_are_not_failures;
+    failures_of_two_subjects_are_counted_at_once => sqlite_failures_of_two_subjects_are_counted_at_once, postgres_failures_of_two_subjects_are_counted_at_once;
 }
 
 /// An attempt in flight is pending: counted apart from failures until it is settled as one;
@@ -50,6 +51,31 @@ pub(crate) async fn pending_attempts_are_not_failures(store: Arc<dyn Store>) {
     assert_eq!(seen(None).await.pending, 1);
     store.delete_failure(b).await.unwrap();
     assert_eq!(seen(None).await, FailureCount::default());
+}
+
+/// Two subjects counted in one query, each before its own id, in the order asked.
+pub(crate) async fn failures_of_two_subjects_are_counted_at_once(store: Arc<dyn Store>) {
+    let (user, ip) = ("user:each", "ip:each");
+    store.record_failure(user, t0()).await.unwrap();
+    let mine_user = store.record_attempt(user, t0()).await.unwrap();
+    store.record_attempt(ip, t0()).await.unwrap();
+    let mine_ip = store.record_attempt(ip, t0()).await.unwrap();
+    let since = t0() - Duration::minutes(15);
+    let counts = store
+        .count_failures_each(
+            &[(user, Some(mine_user)), (ip, Some(mine_ip))],
+            since,
+            since,
+        )
+        .await
+        .unwrap();
+    assert_eq!((counts[0].count, counts[0].pending), (1, 0));
+    assert_eq!((counts[1].count, counts[1].pending), (0, 1));
+    let alone = store
+        .count_failures_each(&[("user:nobody", None)], since, since)
+        .await
+        .unwrap();
+    assert_eq!(alone, vec![FailureCount::default()]);
 }
 
 /// An attempt is recorded before it is judged: later attempts see it (ids grow with insertion

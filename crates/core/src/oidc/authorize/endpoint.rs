@@ -31,7 +31,7 @@ impl Provider {
             Err(e) => return Ok(Err(e)),
         };
         let client = match params.get("client_id") {
-            Some(id) => self.store.get_client(id).await?,
+            Some(id) => self.client(id).await?,
             None => None,
         };
         let target = match request::redirect_target(params, client.as_ref()) {

@@ -1,5 +1,6 @@
 //! The client credentials grant (RFC 6749 4.4): confidential clients acting on their own
-//! behalf.
+//! behalf. Issuing writes nothing: the access token is self-contained, and revoking it puts its
+//! `jti` on the revocation list (`revoke.rs`) that introspection checks.
 use uuid::Uuid;
 
 use super::TokenResponse;
@@ -43,7 +44,7 @@ impl Provider {
             expires_at: now + self.config.access_token_lifetime,
             revoked_at: None,
         };
-        self.store.create_grant(&grant, None).await?;
+        // Not stored: the token stands on its own (RFC 9068), revocable by its jti.
         self.issue(
             Issuance {
                 client,

@@ -75,7 +75,7 @@ impl Provider {
         });
         if let Some(u) = g.user_id {
             // The sub the token's own client sees (pairwise clients get theirs).
-            let owner = self.store.get_client(&g.client_id).await?;
+            let owner = self.client(&g.client_id).await?;
             out["sub"] = match &owner {
                 Some(c) => self.subject(c, u),
                 None => u.to_string(),

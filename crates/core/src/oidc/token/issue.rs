@@ -107,7 +107,11 @@ impl Provider {
         at.insert("client_id".into(), i.client.client_id.clone().into());
         at.insert("jti".into(), random_token().into());
         at.insert("scope".into(), scopes::join(i.scopes).into());
-        at.insert("gid".into(), i.grant.id.to_string().into());
+        // A client acting for itself has no grant row (issuing writes nothing): its token is
+        // checked against the revocation list by `jti` instead.
+        if i.exchange != Exchange::ClientCredentials {
+            at.insert("gid".into(), i.grant.id.to_string().into());
+        }
         if let Some(sid) = &i.grant.sid {
             at.insert("sid".into(), self.client_sid(i.client, sid).into());
         }

@@ -17,7 +17,7 @@ impl Provider {
         let now = self.now();
         let mut out = Vec::new();
         for client_id in self.store.clients_for_sid(sid).await? {
-            let Some(client) = self.store.get_client(&client_id).await? else {
+            let Some(client) = self.client(&client_id).await? else {
                 continue;
             };
             let Some(uri) = client.backchannel_logout_uri.clone() else {

@@ -4,10 +4,11 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::issue::wants_groups;
-use crate::model::Client;
+use crate::model::{Client, Grant};
 use crate::oidc::claims::Target;
 use crate::oidc::scopes;
 use crate::provider::Provider;
+use crate::secret::sha256;
 
 /// What `/userinfo` answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,12 +27,13 @@ pub enum BearerError {
 }
 
 impl Provider {
-    /// Verify an access token we issued and that its grant is still active: the signature check
-    /// plus one indexed lookup (DESIGN §9).
+    /// Verify an access token we issued and that it is still good: the signature check plus one
+    /// indexed lookup (DESIGN §9) — its grant, active, or for a client's own token (no grant),
+    /// its jti not on the revocation list. Returns the claims and the grant, if it has one.
     pub async fn check_access_token(
         &self,
         token: &str,
-    ) -> Result<(Map<String, Value>, Uuid), BearerError> {
+    ) -> Result<(Map<String, Value>, Option<Grant>), BearerError> {
         let (claims, typ, _) = self.keys.verify(token).ok_or(BearerError::InvalidToken)?;
         let now = self.now().timestamp();
         let valid = typ.as_deref() == Some("at+jwt")
@@ -40,17 +42,28 @@ impl Provider {
                 .get("exp")
                 .and_then(Value::as_i64)
                 .is_some_and(|e| e > now);
+        if !valid {
+            return Err(BearerError::InvalidToken);
+        }
         let gid = claims
             .get("gid")
             .and_then(Value::as_str)
             .and_then(|g| Uuid::parse_str(g).ok());
-        let (true, Some(gid)) = (valid, gid) else {
-            return Err(BearerError::InvalidToken);
+        let unavailable = |_| BearerError::Unavailable;
+        let Some(gid) = gid else {
+            // A client's own token (no grant): its jti is not revoked.
+            let jti = claims.get("jti").and_then(Value::as_str);
+            let jti = jti.ok_or(BearerError::InvalidToken)?;
+            let revoked = self.store.token_is_revoked(&sha256(jti.as_bytes())).await;
+            return match revoked.map_err(unavailable)? {
+                false => Ok((claims, None)),
+                true => Err(BearerError::InvalidToken),
+            };
         };
-        match self.store.grant_is_active(gid, self.now()).await {
-            Ok(true) => Ok((claims, gid)),
-            Ok(false) => Err(BearerError::InvalidToken),
-            Err(_) => Err(BearerError::Unavailable),
+        let grant = self.store.get_grant(gid).await.map_err(unavailable)?;
+        match grant {
+            Some(g) if g.is_active(self.now()) => Ok((claims, Some(g))),
+            _ => Err(BearerError::InvalidToken),
         }
     }
 
@@ -80,18 +93,13 @@ impl Provider {
         &self,
         token: &str,
     ) -> Result<(Map<String, Value>, Client), BearerError> {
-        let (claims, gid) = self.check_access_token(token).await?;
+        let (claims, grant) = self.check_access_token(token).await?;
         let scope = claims.get("scope").and_then(Value::as_str).unwrap_or("");
         let scopes = scopes::parse(scope);
-        if !scopes::has(&scopes, "openid") {
+        // A client's own token (no grant, no user) is not for userinfo.
+        let (true, Some(grant)) = (scopes::has(&scopes, "openid"), grant) else {
             return Err(BearerError::InsufficientScope);
-        }
-        let grant = self
-            .store
-            .get_grant(gid)
-            .await
-            .map_err(|_| BearerError::Unavailable)?
-            .ok_or(BearerError::InvalidToken)?;
+        };
         let user_id = grant.user_id.ok_or(BearerError::InsufficientScope)?;
         let user = match self
             .store
@@ -103,8 +111,7 @@ impl Provider {
             _ => return Err(BearerError::InvalidToken),
         };
         let client = self
-            .store
-            .get_client(&grant.client_id)
+            .client(&grant.client_id)
             .await
             .map_err(|_| BearerError::Unavailable)?
             .ok_or(BearerError::InvalidToken)?;
