@@ -47,7 +47,7 @@ impl Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let server = Server::start(&args).await?;
+    let mut server = Server::start(&args).await?;
     println!(
         "lanyard on {} ({}): first answer {} ms after start, idle RSS {:.1} MiB",
         server.issuer,
@@ -75,6 +75,18 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "peak RSS over the run: {:.1} MiB",
         server.peak_kib() as f64 / 1024.0
+    );
+    // Hashing memory is released after 30 s without work.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    println!(
+        "RSS after 31 s idle: {:.1} MiB",
+        server.rss_kib() as f64 / 1024.0
+    );
+    let restart = server.restart().await?;
+    println!(
+        "restart on the same database: first answer {} ms, RSS {:.1} MiB",
+        restart.as_millis(),
+        server.rss_kib() as f64 / 1024.0
     );
     server.stop();
     Ok(())

@@ -20,6 +20,8 @@ pub struct Server {
     pub backend: &'static str,
     pub startup: Duration,
     child: Child,
+    lanyard: std::path::PathBuf,
+    config: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -42,38 +44,27 @@ impl Server {
         let config = dir.path().join("lanyard.toml");
         std::fs::write(&config, config_text(port, &db))?;
         seed(&args.lanyard, &config, dir.path())?;
-        let started = Instant::now();
-        let child = Command::new(&args.lanyard)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("start lanyard serve")?;
         let issuer = format!("http://127.0.0.1:{port}");
-        let http = crate::load::client();
-        let url = format!("{issuer}/.well-known/openid-configuration");
-        loop {
-            if let Ok(res) = http.get(&url).send().await
-                && res.status().is_success()
-            {
-                break;
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("lanyard did not answer within 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let (child, startup) = spawn(&args.lanyard, &config, &issuer).await?;
         Ok(Self {
             issuer,
             backend,
-            startup: started.elapsed(),
+            startup,
             child,
+            lanyard: args.lanyard.clone(),
+            config,
             _dir: dir,
         })
+    }
+
+    /// Stop and start again on the same database (keys and users exist): the time to the
+    /// first answer of an ordinary restart.
+    pub async fn restart(&mut self) -> anyhow::Result<Duration> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, startup) = spawn(&self.lanyard, &self.config, &self.issuer).await?;
+        self.child = child;
+        Ok(startup)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -121,6 +112,38 @@ impl Server {
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Start `lanyard serve` and wait for its first discovery answer.
+async fn spawn(
+    lanyard: &std::path::Path,
+    config: &std::path::Path,
+    issuer: &str,
+) -> anyhow::Result<(Child, Duration)> {
+    let started = Instant::now();
+    let child = Command::new(lanyard)
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("start lanyard serve")?;
+    let http = crate::load::client();
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    loop {
+        if let Ok(res) = http.get(&url).send().await
+            && res.status().is_success()
+        {
+            return Ok((child, started.elapsed()));
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("lanyard did not answer within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

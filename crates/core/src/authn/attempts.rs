@@ -21,6 +21,9 @@ use crate::oidc::error::{ProviderError, ProviderResult};
 use crate::provider::Provider;
 use crate::types::normalize_username;
 
+/// Attempts of this replica that may wait for a slot at once; beyond, a new one is told the
+/// service is busy (503) at once rather than queueing.
+const MAX_WAITING: usize = 64;
 /// How long an attempt may wait for a slot before the service says it is busy.
 const MAX_WAIT: Duration = Duration::from_secs(3);
 /// How often a waiting attempt looks again without being woken (another replica's attempts).
@@ -39,6 +42,33 @@ pub struct Attempt {
 #[derive(Debug, Default)]
 pub(crate) struct AttemptSlots {
     waiting: Mutex<HashMap<String, Weak<Notify>>>,
+    /// Attempts waiting now.
+    queued: std::sync::atomic::AtomicUsize,
+}
+
+/// One waiting attempt, counted while it lives.
+struct Queued<'a>(&'a AttemptSlots);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0
+            .queued
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl AttemptSlots {
+    fn full(&self) -> bool {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed) >= MAX_WAITING
+    }
+
+    /// Join the queue, unless it is full.
+    fn enqueue(&self) -> Option<Queued<'_>> {
+        use std::sync::atomic::Ordering;
+        let before = self.queued.fetch_add(1, Ordering::Relaxed);
+        let ticket = Queued(self);
+        (before < MAX_WAITING).then_some(ticket)
+    }
 }
 
 impl AttemptSlots {
@@ -94,6 +124,11 @@ impl Provider {
         username: &str,
         ip: Option<&str>,
     ) -> ProviderResult<Result<Attempt, DateTime<Utc>>> {
+        if self.slots.full() {
+            // Already as many waiting as this replica queues: busy, before touching the
+            // database (a flood of sign-ins must not slow every other request down).
+            return Err(ProviderError::busy());
+        }
         let p = &self.config.throttle;
         let mut subjects = vec![(self.user_subject(username), p.max_failures)];
         if let Some(ip) = ip {
@@ -109,6 +144,7 @@ impl Provider {
             .map(|(s, _)| self.slots.notify_for(s))
             .collect();
         let deadline = Instant::now() + MAX_WAIT;
+        let mut ticket = None;
         loop {
             let waiting = wakeups.iter().map(|n| n.notified()).collect::<Vec<_>>();
             let until = match self.judge(&subjects, &records).await? {
@@ -122,6 +158,14 @@ impl Provider {
                 }
                 Verdict::Locked(until) => until,
                 Verdict::Wait if Instant::now() < deadline => {
+                    if ticket.is_none() {
+                        ticket = self.slots.enqueue();
+                        if ticket.is_none() {
+                            // The queue is full: busy now, not after a wait.
+                            self.withdraw(&records).await?;
+                            return Err(ProviderError::busy());
+                        }
+                    }
                     let woken = futures_any(waiting);
                     let _ = tokio::time::timeout(RECHECK, woken).await;
                     continue;

@@ -127,19 +127,7 @@ impl PasswordHasherPool {
             let argon_params = argon_params.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || {
-                    let mut memory = Memory::for_params(&argon_params);
-                    loop {
-                        let job = {
-                            let rx = queue.lock().unwrap_or_else(|e| e.into_inner());
-                            rx.recv()
-                        };
-                        match job {
-                            Ok(job) => job(&mut memory),
-                            Err(_) => return, // every pool handle dropped
-                        }
-                    }
-                })
+                .spawn(move || worker(&queue, &argon_params))
                 .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
         }
         Ok(Self {
@@ -194,6 +182,35 @@ impl PasswordHasherPool {
         rx.await.map_err(|_| PasswordError::Worker)
     }
 }
+
+/// A hashing thread: its memory is allocated at its first hash and released after `IDLE`
+/// without work, so an idle server holds none of it.
+fn worker(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>, params: &Params) {
+    use std::sync::mpsc::RecvTimeoutError;
+    // The lowest priority (nice 19): a request that hashes nothing (discovery, tokens) is
+    // served before the next slice of a hash, so a flood of sign-ins cannot slow it down. When
+    // nothing else runs, hashing still gets the whole CPU.
+    if let Err(e) =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    {
+        tracing::debug!(error = ?e, "hashing thread priority unchanged");
+    }
+    let mut memory: Option<Memory> = None;
+    loop {
+        let job = {
+            let rx = queue.lock().unwrap_or_else(|e| e.into_inner());
+            rx.recv_timeout(IDLE)
+        };
+        match job {
+            Ok(job) => job(memory.get_or_insert_with(|| Memory::for_params(params))),
+            Err(RecvTimeoutError::Timeout) => memory = None,
+            Err(RecvTimeoutError::Disconnected) => return, // every pool handle dropped
+        }
+    }
+}
+
+/// How long a hashing thread keeps its memory without work.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn argon(params: Argon2Params) -> Result<Argon2<'static>, PasswordError> {
     let p = Params::new(
