@@ -285,6 +285,26 @@ async fn revocation_ends_the_whole_grant() {
     assert_eq!(userinfo_status(&app, t2.access_token().secret()).await, 401);
 }
 
+/// A revocation made elsewhere (another replica, the CLI) reaches this replica's grant cache
+/// within the documented bound.
+#[tokio::test]
+async fn a_grant_revoked_by_another_process_stops_working_within_the_bound() {
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada").await;
+    let rp = web_rp(&app).await;
+    let t = signed_in_tokens(&app, &rp, &[]).await;
+    let token = t.access_token().secret();
+    assert_eq!(userinfo_status(&app, token).await, 200, "read and cached");
+    // Straight in the database, as another replica would: this process is not told.
+    let revoked = app
+        .store
+        .revoke_user_grants(ada.id, chrono::Utc::now())
+        .await;
+    assert_eq!(revoked.unwrap(), 1);
+    tokio::time::sleep(lanyard_core::grants::TTL + std::time::Duration::from_millis(100)).await;
+    assert_eq!(userinfo_status(&app, token).await, 401);
+}
+
 #[tokio::test]
 async fn introspection_reports_active_tokens_and_needs_a_confidential_client() {
     let app = TestApp::spawn().await;

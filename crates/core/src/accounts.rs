@@ -66,6 +66,9 @@ pub struct Accounts {
     cipher: Arc<Cipher>,
     passwords: PasswordHasherPool,
     clock: Arc<dyn Clock>,
+    /// Grants read recently by userinfo and introspection; forgotten here whenever this process
+    /// revokes grants (see `crate::grants`).
+    pub(crate) grants: crate::grants::GrantCache,
 }
 
 impl Accounts {
@@ -80,6 +83,7 @@ impl Accounts {
             cipher,
             passwords,
             clock,
+            grants: crate::grants::grant_cache(),
         }
     }
 
@@ -212,7 +216,9 @@ impl Accounts {
 
     async fn end_unaudited(&self, user_id: Uuid, keep: Option<&[u8]>) -> ProviderResult<Ended> {
         let ended = self.store.end_user_sessions(user_id, keep).await?;
-        let grants = self.store.revoke_user_grants(user_id, self.now()).await?;
+        let grants = self.store.revoke_user_grants(user_id, self.now()).await;
+        self.grants.invalidate();
+        let grants = grants?;
         Ok(Ended {
             epoch: ended.map_or(0, |e| e.epoch),
             sessions: ended.map_or(0, |e| e.ended),
@@ -230,6 +236,7 @@ impl Accounts {
         self.store
             .set_disabled(user.id, disabled, self.now())
             .await?;
+        self.grants.invalidate();
         let (kind, ended) = match disabled {
             true => (
                 "user_disabled",
@@ -310,6 +317,8 @@ impl Accounts {
         let detail = json!({ "by": actor.as_str(), "username": user.username });
         self.audit("user_deleted", Some(user.id), None, None, detail)
             .await?;
-        Ok(self.store.delete_user(user.id).await?)
+        let deleted = self.store.delete_user(user.id).await;
+        self.grants.invalidate();
+        Ok(deleted?)
     }
 }

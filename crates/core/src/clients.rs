@@ -2,10 +2,10 @@
 //! userinfo call needs its client, and clients change only at start (the config file) or by
 //! registration (a new id). A client removed from one replica's config is forgotten by the
 //! others within `TTL`. Unknown ids are not cached, so a registration is usable at once.
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use crate::cache::TtlCache;
 use crate::model::Client;
 use crate::oidc::error::ProviderResult;
 use crate::provider::Provider;
@@ -13,40 +13,23 @@ use crate::provider::Provider;
 const TTL: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Debug, Default)]
-pub(crate) struct ClientCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<Client>)>>,
-}
+pub(crate) type ClientCache = TtlCache<String, Arc<Client>>;
 
-impl ClientCache {
-    fn get(&self, id: &str) -> Option<Arc<Client>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < TTL)
-            .map(|(_, c)| c.clone())
-    }
-
-    fn put(&self, client: Arc<Client>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| at.elapsed() < TTL);
-        }
-        if entries.len() < MAX_ENTRIES {
-            entries.insert(client.client_id.clone(), (Instant::now(), client));
-        }
-    }
+pub(crate) fn client_cache() -> ClientCache {
+    TtlCache::new(TTL, MAX_ENTRIES)
 }
 
 impl Provider {
     /// A registered client, by id (cached for a few seconds).
     pub async fn client(&self, client_id: &str) -> ProviderResult<Option<Client>> {
-        if let Some(c) = self.clients.get(client_id) {
-            return Ok(Some((*c).clone()));
-        }
+        let read_at = match self.clients.get(client_id) {
+            Ok(c) => return Ok(Some((*c).clone())),
+            Err(g) => g,
+        };
         let found = self.store.get_client(client_id).await?;
         if let Some(c) = &found {
-            self.clients.put(Arc::new(c.clone()));
+            self.clients
+                .put(c.client_id.clone(), Arc::new(c.clone()), read_at);
         }
         Ok(found)
     }

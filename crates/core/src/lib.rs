@@ -6,11 +6,13 @@
 
 pub mod accounts;
 pub mod authn;
+mod cache;
 mod clients;
 pub mod clock;
 pub mod crypto;
 pub mod federation;
 pub mod fetch;
+pub mod grants;
 pub mod model;
 pub mod oidc;
 #[cfg(test)]

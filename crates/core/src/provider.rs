@@ -117,7 +117,7 @@ impl Provider {
             cipher: ports.cipher,
             discovery: Arc::from(discovery.into_bytes()),
             slots: Default::default(),
-            clients: Default::default(),
+            clients: crate::clients::client_cache(),
         }
     }
 

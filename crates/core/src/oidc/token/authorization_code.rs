@@ -63,7 +63,7 @@ impl Provider {
             Redeemed::NotFound => return Err(invalid().into()),
             Redeemed::AlreadyUsed(grant_id) => {
                 // RFC 6749 4.1.2: a reused code revokes every token issued from it.
-                self.store.revoke_grant(grant_id, now).await?;
+                self.revoke_grant(grant_id, now).await?;
                 self.audit(
                     "code_reuse",
                     None,

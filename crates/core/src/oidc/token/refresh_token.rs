@@ -161,7 +161,7 @@ impl Provider {
         grant_id: Uuid,
         now: DateTime<Utc>,
     ) -> crate::oidc::error::ProviderError {
-        if let Err(e) = self.store.revoke_grant(grant_id, now).await {
+        if let Err(e) = self.revoke_grant(grant_id, now).await {
             return e.into();
         }
         if let Err(e) = self

@@ -49,7 +49,7 @@ impl Provider {
             tracing::warn!(client_id = %client.client_id, "revocation of another client's token ignored");
             return Ok(());
         }
-        if self.store.revoke_grant(grant_id, self.now()).await? {
+        if self.revoke_grant(grant_id, self.now()).await? {
             let detail = json!({ "grant": grant_id });
             self.audit(
                 "token_revoked",

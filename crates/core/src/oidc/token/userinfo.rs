@@ -1,5 +1,7 @@
 //! Access tokens read back: verification (signature, then grant status), and userinfo
 //! (OIDC Core 5.3), as JSON or signed (5.3.2).
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -33,7 +35,7 @@ impl Provider {
     pub async fn check_access_token(
         &self,
         token: &str,
-    ) -> Result<(Map<String, Value>, Option<Grant>), BearerError> {
+    ) -> Result<(Map<String, Value>, Option<Arc<Grant>>), BearerError> {
         let (claims, typ, _) = self.keys.verify(token).ok_or(BearerError::InvalidToken)?;
         let now = self.now().timestamp();
         let valid = typ.as_deref() == Some("at+jwt")
@@ -60,10 +62,9 @@ impl Provider {
                 true => Err(BearerError::InvalidToken),
             };
         };
-        let grant = self.store.get_grant(gid).await.map_err(unavailable)?;
-        match grant {
-            Some(g) if g.is_active(self.now()) => Ok((claims, Some(g))),
-            _ => Err(BearerError::InvalidToken),
+        match self.active_grant(gid).await.map_err(unavailable)? {
+            Some(g) => Ok((claims, Some(g))),
+            None => Err(BearerError::InvalidToken),
         }
     }
 
