@@ -221,6 +221,20 @@ async fn health_readiness_and_metrics() {
         http.get(app.url("/readyz")).send().await.unwrap().status(),
         200
     );
+    // A wrong password, a client's token, and a grant type nobody has.
+    app.user("ada").await;
+    let mut b = app.browser();
+    let page = b.get("/login").await;
+    let page = b.submit_login(&page, "ada", "not the password").await;
+    assert_eq!(page.status, 401);
+    for grant in ["client_credentials", "made_up"] {
+        http.post(app.url("/token"))
+            .basic_auth("web", Some(crate::harness::SECRET))
+            .form(&[("grant_type", grant)])
+            .send()
+            .await
+            .unwrap();
+    }
     // The [metrics] listen listener serves them without a token.
     let metrics = http
         .get(format!("{ops_url}/metrics"))
@@ -234,7 +248,28 @@ async fn health_readiness_and_metrics() {
         metrics.contains("lanyard_http_requests_total{route=\"/readyz\",status=\"200\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("process_resident_memory_bytes"));
+    for line in [
+        "lanyard_http_request_duration_seconds_count{route=\"/readyz\"} 1",
+        "lanyard_logins_total{outcome=\"failure\",reason=\"bad_credentials\"} 1",
+        "lanyard_tokens_total{grant_type=\"client_credentials\",error=\"\"} 1",
+        "lanyard_tokens_total{grant_type=\"other\",error=\"unsupported_grant_type\"} 1",
+        "lanyard_password_hashes_in_flight 0",
+        "lanyard_login_attempts_waiting 0",
+        "lanyard_sessions_active 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    for name in [
+        "lanyard_db_pool_max_connections ",
+        "lanyard_http_request_duration_seconds_bucket{le=\"0.0005\",route=\"/token\"}",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
+        "lanyard_build_info{version=",
+    ] {
+        assert!(metrics.contains(name), "{name} in\n{metrics}");
+    }
     for path in ["/healthz", "/readyz"] {
         let res = http.get(format!("{ops_url}{path}")).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path} on the metrics listener");

@@ -234,6 +234,7 @@ pub(crate) struct RawUi {
 pub(crate) struct RawLogging {
     pub format: Field<LogFormat>,
     pub level: Field<String>,
+    pub access: Field<bool>,
 }
 
 #[derive(Deserialize, Default)]

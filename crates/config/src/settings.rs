@@ -265,6 +265,8 @@ pub struct LoggingSettings {
     pub format: LogFormat,
     /// A `tracing` filter directive such as `info` or `lanyard=debug,sqlx=warn`.
     pub level: String,
+    /// One `info` line per request (method, route template, status, latency, request id).
+    pub access: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

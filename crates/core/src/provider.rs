@@ -48,6 +48,16 @@ pub struct ProviderConfig {
     pub pairwise_salt: Option<Secret<String>>,
 }
 
+/// Gauges of one replica's work in progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Password hashes queued or running.
+    pub hashes_in_flight: usize,
+    /// Sign-in attempts waiting for a slot of their account or address.
+    pub attempts_waiting: usize,
+    pub pool: crate::store::PoolStatus,
+}
+
 /// What one round of `Provider::housekeeping` did, step by step.
 #[derive(Debug)]
 pub struct Housekeeping {
@@ -164,6 +174,20 @@ impl Provider {
                 .map_err(Into::into),
             keys: crate::oidc::keys::purge_retired(self.store.as_ref(), now, longest).await,
         }
+    }
+
+    /// What this replica is doing now, for `/metrics` (no database round trip).
+    pub fn load(&self) -> Load {
+        Load {
+            hashes_in_flight: self.accounts.passwords().in_flight(),
+            attempts_waiting: self.slots.waiting(),
+            pool: self.store.pool_status(),
+        }
+    }
+
+    /// Browser sessions not yet expired, on every replica (one count query).
+    pub async fn active_sessions(&self) -> ProviderResult<u64> {
+        Ok(self.store.count_sessions(self.now()).await?)
     }
 
     /// `/readyz`: the database answers.

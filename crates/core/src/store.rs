@@ -322,6 +322,17 @@ pub trait Maintenance: Send + Sync {
     /// than a day.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<PurgeReport>;
     fn backend(&self) -> &'static str;
+    /// The connection pool now, for `/metrics`.
+    fn pool_status(&self) -> PoolStatus;
+}
+
+/// Connections of the database pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections, idle or in use.
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// Everything Lanyard persists. `Arc<dyn Store>` is what the rest of the application holds.

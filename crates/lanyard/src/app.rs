@@ -183,7 +183,7 @@ impl App {
             provider: Arc::new(provider),
             templates: Arc::new(templates),
             config: Arc::new(web_config(&settings)),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(settings.logging.access)),
             token_limiter: Arc::new(lanyard_web::ratelimit::RateLimiter::new(
                 settings.rate_limits.token_requests_per_minute,
             )),

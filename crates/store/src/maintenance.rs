@@ -35,6 +35,22 @@ impl SqlStore {
 
 #[async_trait]
 impl Maintenance for SqlStore {
+    fn pool_status(&self) -> lanyard_core::store::PoolStatus {
+        let (size, idle, max) = match &self.pool {
+            crate::pool::Pool::Sqlite(p) => {
+                (p.size(), p.num_idle(), p.options().get_max_connections())
+            }
+            crate::pool::Pool::Postgres(p) => {
+                (p.size(), p.num_idle(), p.options().get_max_connections())
+            }
+        };
+        lanyard_core::store::PoolStatus {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         with_pool!(self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await.map(|_| ())

@@ -296,6 +296,11 @@ impl Validator<'_> {
                 "must not be empty (e.g. \"info\" or \"lanyard=debug,sqlx=warn\")",
             );
         }
-        LoggingSettings { format, level }
+        let access = self.take("logging.access", raw.access).unwrap_or(true);
+        LoggingSettings {
+            format,
+            level,
+            access,
+        }
     }
 }

@@ -58,6 +58,11 @@ impl Drop for Queued<'_> {
 }
 
 impl AttemptSlots {
+    /// Sign-in attempts of this replica waiting for a slot now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn full(&self) -> bool {
         self.queued.load(std::sync::atomic::Ordering::Relaxed) >= MAX_WAITING
     }

@@ -105,6 +105,8 @@ pub struct PasswordHasherPool {
     jobs: std::sync::mpsc::SyncSender<Job>,
     dummy: Arc<String>,
     workers: usize,
+    /// Hashes queued or running (a gauge for `/metrics`).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for PasswordHasherPool {
@@ -135,11 +137,17 @@ impl PasswordHasherPool {
             jobs,
             dummy: Arc::new(dummy_hash(params)),
             workers,
+            in_flight: Default::default(),
         })
     }
 
     pub fn params(&self) -> Argon2Params {
         self.params
+    }
+
+    /// Hashes queued or running now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn hash(&self, password: Secret<String>) -> Result<String, PasswordError> {
@@ -171,13 +179,21 @@ impl PasswordHasherPool {
         &self,
         f: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        use std::sync::atomic::Ordering;
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let in_flight = self.in_flight.clone();
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let done = in_flight.clone();
         let job: Job = Box::new(move |memory| {
             let _ = tx.send(f(memory));
+            done.fetch_sub(1, Ordering::Relaxed);
         });
-        self.jobs.try_send(job).map_err(|e| match e {
-            std::sync::mpsc::TrySendError::Full(_) => PasswordError::Busy,
-            std::sync::mpsc::TrySendError::Disconnected(_) => PasswordError::Worker,
+        self.jobs.try_send(job).map_err(|e| {
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                std::sync::mpsc::TrySendError::Full(_) => PasswordError::Busy,
+                std::sync::mpsc::TrySendError::Disconnected(_) => PasswordError::Worker,
+            }
         })?;
         rx.await.map_err(|_| PasswordError::Worker)
     }

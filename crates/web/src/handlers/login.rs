@@ -66,11 +66,12 @@ pub async fn submit(
     let user = match s
         .provider
         .login_password(username, password, ip.as_deref())
-        .await?
+        .await
+        .inspect_err(|e| s.metrics.login_error(e))?
     {
         Ok(u) => u,
         Err(failure) => {
-            s.metrics.event("login", "failure");
+            s.metrics.login("failure", failure.reason());
             let status = match failure {
                 LoginFailure::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,

@@ -45,10 +45,10 @@ pub async fn public_metrics(State(s): State<AppState>, headers: HeaderMap) -> Re
 
 /// Prometheus text format; on the `[metrics] listen` listener without a token.
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let mut res = s.metrics.render().into_response();
+    let mut res = s.metrics.render(&s).await.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     res
 }

@@ -144,11 +144,12 @@ pub async fn code_submit(
     match s
         .provider
         .verify_second_factor(&pending, &code, ip.as_deref())
-        .await?
+        .await
+        .inspect_err(|e| s.metrics.login_error(e))?
     {
         Ok(auth) => finish_login(&s, &browser, &auth, flow, &input, ip.as_deref()).await,
         Err(failure) => {
-            s.metrics.event("login", "failure");
+            s.metrics.login("failure", failure.reason());
             let page = retry(failure.message(), failure_status(failure));
             code_page(&s, &browser, page).await
         }

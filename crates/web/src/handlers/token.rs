@@ -41,10 +41,15 @@ pub async fn token(
         s.metrics.event("token", "rate_limited");
         return Ok(too_many_json(wait));
     }
-    let grant = input.params.get("grant_type").unwrap_or("").to_string();
     let res = s.provider.token(&client, &input.params).await;
-    s.metrics
-        .event("token", if res.is_ok() { grant.as_str() } else { "error" });
+    let error = match &res {
+        Ok(_) => "",
+        Err(ProviderError::OAuth(e)) => e.kind.as_str(),
+        Err(ProviderError::Busy { .. } | ProviderError::Store(_)) => "temporarily_unavailable",
+        Err(_) => "server_error",
+    };
+    let grant_type = input.params.get("grant_type").unwrap_or("");
+    s.metrics.token(grant_type, error);
     Ok(no_store(Json(res?).into_response()))
 }
 

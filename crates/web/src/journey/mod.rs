@@ -233,7 +233,7 @@ pub async fn record_login(
             .confirm_link(auth.user_id, up, &link.subject, email, ip)
             .await?;
     }
-    s.metrics.event("login", "success");
+    s.metrics.login("success", "");
     let detail = json!({ "amr": auth.amr, "acr": auth.acr, "upstream": auth.upstream });
     s.provider
         .audit("login_succeeded", Some(auth.user_id), client_id, ip, detail)
