@@ -285,6 +285,38 @@ async fn revocation_ends_the_whole_grant() {
     assert_eq!(userinfo_status(&app, t2.access_token().secret()).await, 401);
 }
 
+/// Userinfo reads its user through a cache; a profile change on this replica shows at once.
+#[tokio::test]
+async fn userinfo_shows_a_profile_change_at_once() {
+    let app = TestApp::spawn().await;
+    app.user("ada").await;
+    let rp = web_rp(&app).await;
+    let mut b = app.browser();
+    let s = rp.start(&["profile"], &[]);
+    let code = rp.authorize(&app, &mut b, &s, "ada").await;
+    let t = rp.exchange(&code, s.verifier).await.unwrap();
+    let name = async || {
+        let res = app
+            .http()
+            .get(app.url("/userinfo"))
+            .bearer_auth(t.access_token().secret())
+            .send()
+            .await
+            .unwrap();
+        res.json_value().await["name"].clone()
+    };
+    assert_eq!(name().await, "ada Example");
+    let csrf = b.get("/account").await.input("csrf_token").unwrap();
+    let res = b
+        .post(
+            "/account/profile",
+            &[("name", "Ada Lovelace"), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(res.location().as_deref(), Some("/account?notice=profile"));
+    assert_eq!(name().await, "Ada Lovelace");
+}
+
 /// A revocation made elsewhere (another replica, the CLI) reaches this replica's grant cache
 /// within the documented bound.
 #[tokio::test]

@@ -69,6 +69,8 @@ pub struct Accounts {
     /// Grants read recently by userinfo and introspection; forgotten here whenever this process
     /// revokes grants (see `crate::grants`).
     pub(crate) grants: crate::grants::GrantCache,
+    /// Users read recently by userinfo, forgotten with the grants.
+    pub(crate) users: crate::grants::UserCache,
 }
 
 impl Accounts {
@@ -84,7 +86,14 @@ impl Accounts {
             passwords,
             clock,
             grants: crate::grants::grant_cache(),
+            users: crate::grants::user_cache(),
         }
+    }
+
+    /// Forget the grants and users cached for bearer tokens, after this process changed any.
+    pub(crate) fn forget_cached(&self) {
+        self.grants.invalidate();
+        self.users.invalidate();
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -217,7 +226,7 @@ impl Accounts {
     async fn end_unaudited(&self, user_id: Uuid, keep: Option<&[u8]>) -> ProviderResult<Ended> {
         let ended = self.store.end_user_sessions(user_id, keep).await?;
         let grants = self.store.revoke_user_grants(user_id, self.now()).await;
-        self.grants.invalidate();
+        self.forget_cached();
         let grants = grants?;
         Ok(Ended {
             epoch: ended.map_or(0, |e| e.epoch),
@@ -236,7 +245,7 @@ impl Accounts {
         self.store
             .set_disabled(user.id, disabled, self.now())
             .await?;
-        self.grants.invalidate();
+        self.forget_cached();
         let (kind, ended) = match disabled {
             true => (
                 "user_disabled",
@@ -318,7 +327,7 @@ impl Accounts {
         self.audit("user_deleted", Some(user.id), None, None, detail)
             .await?;
         let deleted = self.store.delete_user(user.id).await;
-        self.grants.invalidate();
+        self.forget_cached();
         Ok(deleted?)
     }
 }

@@ -117,9 +117,9 @@ impl Provider {
         {
             return Ok(Err(ProfileProblem::Email));
         }
-        self.store
-            .update_profile(user.id, update, self.now())
-            .await?;
+        let updated = self.store.update_profile(user.id, update, self.now()).await;
+        self.accounts.forget_cached();
+        updated?;
         let email_changed = update.email != user.email;
         self.audit(
             "profile_changed",

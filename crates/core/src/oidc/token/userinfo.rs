@@ -103,8 +103,7 @@ impl Provider {
         };
         let user_id = grant.user_id.ok_or(BearerError::InsufficientScope)?;
         let user = match self
-            .store
-            .get_user(user_id)
+            .token_user(user_id)
             .await
             .map_err(|_| BearerError::Unavailable)?
         {
