@@ -8,6 +8,7 @@
 
 mod flows;
 mod load;
+mod scale;
 mod server;
 
 use std::time::Duration;
@@ -33,6 +34,10 @@ pub struct Args {
     /// Seconds per scenario.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
+    /// Seed this many more users and five times as many grants, sessions and audit rows before
+    /// the scenarios (e.g. 1000000), then time a purge of the expired half.
+    #[arg(long, default_value_t = 0)]
+    pub scale: i64,
     /// Only the scenarios whose names contain one of these words.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -71,6 +76,9 @@ async fn main() -> anyhow::Result<()> {
         for row in flows::overload(&server, c, duration).await? {
             println!("{}", row.1.row(&row.0));
         }
+    }
+    if args.scale > 0 {
+        scale::purge(&server.db).await?;
     }
     println!(
         "peak RSS over the run: {:.1} MiB",

@@ -19,6 +19,8 @@ pub struct Server {
     pub issuer: String,
     pub backend: &'static str,
     pub startup: Duration,
+    /// The database URL the server uses.
+    pub db: String,
     child: Child,
     lanyard: std::path::PathBuf,
     config: std::path::PathBuf,
@@ -44,12 +46,16 @@ impl Server {
         let config = dir.path().join("lanyard.toml");
         std::fs::write(&config, config_text(port, &db))?;
         seed(&args.lanyard, &config, dir.path())?;
+        if args.scale > 0 {
+            crate::scale::seed(&db, args.scale).await?;
+        }
         let issuer = format!("http://127.0.0.1:{port}");
         let (child, startup) = spawn(&args.lanyard, &config, &issuer).await?;
         Ok(Self {
             issuer,
             backend,
             startup,
+            db,
             child,
             lanyard: args.lanyard.clone(),
             config,
