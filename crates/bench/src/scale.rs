@@ -83,21 +83,3 @@ pub async fn seed(url: &str, n: i64) -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-/// One purge of expired rows, as the server's housekeeping job runs it, timed.
-pub async fn purge(url: &str) -> anyhow::Result<()> {
-    let db = lanyard_store::Database::connect(url, 1)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let started = Instant::now();
-    let report = db
-        .store()
-        .purge_expired(chrono::Utc::now())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "purge of expired rows: {report:?} in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}

@@ -19,8 +19,6 @@ pub struct Server {
     pub issuer: String,
     pub backend: &'static str,
     pub startup: Duration,
-    /// The database URL the server uses.
-    pub db: String,
     child: Child,
     lanyard: std::path::PathBuf,
     config: std::path::PathBuf,
@@ -55,7 +53,6 @@ impl Server {
             issuer,
             backend,
             startup,
-            db,
             child,
             lanyard: args.lanyard.clone(),
             config,
@@ -132,7 +129,7 @@ async fn spawn(
         .arg("--config")
         .arg(config)
         .arg("serve")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,lanyard::app=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -403,6 +403,19 @@ pub struct PurgeReport {
     pub revoked_tokens: u64,
 }
 
+impl PurgeReport {
+    /// Rows purged in all.
+    pub fn total(&self) -> u64 {
+        self.codes
+            + self.refresh_tokens
+            + self.grants
+            + self.sessions
+            + self.auth_failures
+            + self.client_assertions
+            + self.revoked_tokens
+    }
+}
+
 /// A user's TOTP authenticator (RFC 6238). The seed is AES-256-GCM encrypted with the user id as
 /// associated data, so a ciphertext cannot be moved to another user's row.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -235,20 +235,39 @@ impl App {
                             tracing::warn!(error = %e, "could not reload signing keys");
                         }
                     }
-                    _ = purge.tick() => log_housekeeping(provider.housekeeping(audit_retention).await),
+                    _ = purge.tick() => {
+                        let started = std::time::Instant::now();
+                        let done = provider.housekeeping(audit_retention).await;
+                        log_housekeeping(done, started.elapsed());
+                    }
                 }
             }
         })
     }
 }
 
-fn log_housekeeping(done: Housekeeping) {
+/// A purge that removed rows is worth an info line (with how long it took: batches pause between
+/// each other, so a large backlog takes a while); an empty one only a debug line.
+fn log_housekeeping(done: Housekeeping, took: StdDuration) {
+    let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
     match done.expired {
-        Ok(r) => tracing::debug!(?r, "purged expired rows"),
+        Ok(r) if r.total() > 0 => tracing::info!(
+            codes = r.codes,
+            sessions = r.sessions,
+            refresh_tokens = r.refresh_tokens,
+            grants = r.grants,
+            auth_failures = r.auth_failures,
+            client_assertions = r.client_assertions,
+            revoked_tokens = r.revoked_tokens,
+            ms,
+            "purged expired rows"
+        ),
+        Ok(_) => tracing::debug!(ms, "nothing expired to purge"),
         Err(e) => tracing::warn!(error = %e, "purge failed"),
     }
     match done.audit {
-        Ok(n) => tracing::debug!(n, "purged old audit events"),
+        Ok(n) if n > 0 => tracing::info!(n, "purged audit events past retention"),
+        Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "audit purge failed"),
     }
     if let Err(e) = done.keys {

@@ -27,7 +27,6 @@ const LIST: &str = concat!(
      WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR at >= $3) \
      ORDER BY at DESC, id DESC LIMIT $4"
 );
-const PURGE: &str = "DELETE FROM audit_events WHERE at < $1";
 
 #[async_trait]
 impl AuditStore for SqlStore {
@@ -62,12 +61,6 @@ impl AuditStore for SqlStore {
     }
 
     async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        with_pool!(self, |pool| {
-            sqlx::query(PURGE)
-                .bind(ts(before))
-                .execute(pool)
-                .await
-                .map(|d| d.rows_affected())
-        })
+        self.purge(crate::maintenance::PURGE_AUDIT, before).await
     }
 }

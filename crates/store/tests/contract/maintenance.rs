@@ -4,6 +4,35 @@ use crate::prelude::*;
 contract! {
     purge_expired_counts => sqlite_purge_expired_counts, postgres_purge_expired_counts;
     ping_answers => sqlite_ping_answers, postgres_ping_answers;
+    purge_goes_past_one_batch => sqlite_purge_goes_past_one_batch, postgres_purge_goes_past_one_batch;
+}
+
+/// The purge deletes in batches of 2,000 rows; more than two batches' worth all go, and a row
+/// that must stay stays.
+pub(crate) async fn purge_goes_past_one_batch(store: Arc<dyn Store>) {
+    let now = t0() + Duration::days(3);
+    for i in 0..4_001 {
+        store
+            .record_failure(&format!("user:u{}", i % 7), t0())
+            .await
+            .unwrap();
+    }
+    store
+        .record_failure("user:u0", now - Duration::minutes(1))
+        .await
+        .unwrap();
+    let report = store.purge_expired(now).await.unwrap();
+    assert_eq!(report.auth_failures, 4_001);
+    assert_eq!(
+        store.purge_expired(now).await.unwrap().auth_failures,
+        0,
+        "nothing is left over for the next run"
+    );
+    let recent = store
+        .count_failures("user:u0", now - Duration::hours(1), None, now)
+        .await
+        .unwrap();
+    assert_eq!(recent.count, 1, "the recent failure stays");
 }
 
 pub(crate) async fn purge_expired_counts(store: Arc<dyn Store>) {
