@@ -416,6 +416,40 @@ impl PurgeReport {
     }
 }
 
+/// A registered passkey or security key (WebAuthn). `credential` is the verifier's own record
+/// (public key, counter, flags) as JSON; the fields beside it are copies that pages, the CLI and
+/// the store's counter check read without parsing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyCredential {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The authenticator's credential id (raw bytes), unique across all accounts.
+    pub credential_id: Vec<u8>,
+    /// Chosen by the user; shown on the account page and by `lanyard user show`.
+    pub name: String,
+    pub credential: String,
+    /// The signature counter last seen (0 for authenticators that keep none).
+    pub counter: i64,
+    /// WebAuthn L3 6.1 flag BE: the credential may be synced to other devices.
+    pub backup_eligible: bool,
+    /// WebAuthn L3 6.1 flag BS: the credential is synced (backed up) now.
+    pub backup_state: bool,
+    /// The authenticator model, when the authenticator said (unattested: informational only).
+    pub aaguid: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What a successful passkey assertion changes on its credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyUse {
+    pub id: Uuid,
+    pub credential: String,
+    pub counter: i64,
+    pub backup_state: bool,
+    pub at: DateTime<Utc>,
+}
+
 /// A user's TOTP authenticator (RFC 6238). The seed is AES-256-GCM encrypted with the user id as
 /// associated data, so a ciphertext cannot be moved to another user's row.
 #[derive(Debug, Clone, PartialEq, Eq)]

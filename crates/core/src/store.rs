@@ -215,6 +215,35 @@ pub trait MfaStore: Send + Sync {
     async fn backup_codes_remaining(&self, user_id: Uuid) -> StoreResult<u64>;
 }
 
+/// Passkeys (WebAuthn credentials) and the random user handle they are registered under.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    /// The user's WebAuthn user handle, made from `candidate` if the user has none yet (two
+    /// concurrent first registrations agree on one).
+    async fn webauthn_handle(&self, user_id: Uuid, candidate: Uuid) -> StoreResult<Uuid>;
+    /// Whose handle this is.
+    async fn user_by_webauthn_handle(&self, handle: Uuid) -> StoreResult<Option<Uuid>>;
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, user_id: Uuid) -> StoreResult<Vec<PasskeyCredential>>;
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<PasskeyCredential>>;
+    /// `Conflict` when the credential id is already registered (to anyone).
+    async fn add_passkey(&self, passkey: &PasskeyCredential) -> StoreResult<()>;
+    /// False when the user has no such passkey.
+    async fn rename_passkey(&self, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool>;
+    /// False when the user has no such passkey.
+    async fn delete_passkey(&self, user_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// Removes every passkey of the user (`lanyard user reset-mfa`); returns how many.
+    async fn delete_passkeys(&self, user_id: Uuid) -> StoreResult<u64>;
+    /// Records a verified assertion, atomically, only if its counter moved forward (or both the
+    /// stored and the new counter are 0, for authenticators that keep none). False means the
+    /// counter went back or stood still: a cloned authenticator or a replayed assertion
+    /// (WebAuthn L3 6.1.1).
+    async fn record_passkey_use(&self, used: &PasskeyUse) -> StoreResult<bool>;
+}
+
 /// Failed authentication attempts, keyed by subject (`user:<username>`, `ip:<address>`), kept in
 /// the database so every replica throttles the same way.
 #[async_trait]
@@ -345,6 +374,7 @@ pub trait Store:
     + KeyStore
     + SessionRecordStore
     + MfaStore
+    + PasskeyStore
     + ThrottleStore
     + GroupStore
     + FederationStore
@@ -362,6 +392,7 @@ impl<T> Store for T where
         + KeyStore
         + SessionRecordStore
         + MfaStore
+        + PasskeyStore
         + ThrottleStore
         + GroupStore
         + FederationStore

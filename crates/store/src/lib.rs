@@ -29,6 +29,7 @@ mod groups;
 mod keys;
 mod maintenance;
 mod mfa;
+mod passkeys;
 mod pool;
 mod postgres;
 mod rows;

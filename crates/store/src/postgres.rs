@@ -49,6 +49,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revoked_tokens",
         include_str!("../../../migrations/postgres/0008_revoked_tokens.sql"),
     ),
+    (
+        9,
+        "passkeys",
+        include_str!("../../../migrations/postgres/0009_passkeys.sql"),
+    ),
 ];
 
 /// Parses a `postgres://` URL; the error never repeats the URL (it may hold a password).

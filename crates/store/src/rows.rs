@@ -6,8 +6,9 @@
 //! the proc-macro host, so the small `row!` macro below stands in for it.
 use chrono::{DateTime, SubsecRound, Utc};
 use lanyard_core::model::{
-    AuditEvent, AuthCode, Client, Consent, FailureCount, FederatedIdentity, Grant, RefreshToken,
-    SessionRecord, SigningAlg, SigningKeyRecord, TotpCredential, User,
+    AuditEvent, AuthCode, Client, Consent, FailureCount, FederatedIdentity, Grant,
+    PasskeyCredential, RefreshToken, SessionRecord, SigningAlg, SigningKeyRecord, TotpCredential,
+    User,
 };
 use lanyard_core::oidc::claims::ClaimsRequest;
 use lanyard_core::store::StoreError;
@@ -330,6 +331,38 @@ impl From<TotpRow> for TotpCredential {
             secret_enc: r.secret_enc,
             last_step: r.last_step,
             created_at: r.created_at,
+        }
+    }
+}
+
+row!(PasskeyRow {
+    id: Uuid,
+    user_id: Uuid,
+    credential_id: Vec<u8>,
+    name: String,
+    credential: String,
+    counter: i64,
+    backup_eligible: bool,
+    backup_state: bool,
+    aaguid: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+});
+
+impl From<PasskeyRow> for PasskeyCredential {
+    fn from(r: PasskeyRow) -> Self {
+        PasskeyCredential {
+            id: r.id,
+            user_id: r.user_id,
+            credential_id: r.credential_id,
+            name: r.name,
+            credential: r.credential,
+            counter: r.counter,
+            backup_eligible: r.backup_eligible,
+            backup_state: r.backup_state,
+            aaguid: r.aaguid,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
         }
     }
 }

@@ -51,6 +51,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revoked_tokens",
         include_str!("../../../migrations/sqlite/0008_revoked_tokens.sql"),
     ),
+    (
+        9,
+        "passkeys",
+        include_str!("../../../migrations/sqlite/0009_passkeys.sql"),
+    ),
 ];
 
 #[cfg(unix)]
