@@ -33,7 +33,7 @@ pub use settings::{
     AuditSettings, DatabaseSettings, EncryptionSettings, LockoutSettings, LogFormat,
     LoggingSettings, MetricsSettings, MfaSettings, OAuthSettings, PasswordSettings,
     RateLimitSettings, RegistrationSettings, SessionSettings, Settings, SigningSettings,
-    TokenSettings, UiSettings, chrono_duration,
+    TokenSettings, UiSettings, WebauthnSettings, chrono_duration,
 };
 pub use validate::valid_group_name;
 

@@ -73,6 +73,7 @@ struct Document {
     signing: Option<Value>,
     oauth: Option<Value>,
     mfa: Option<Value>,
+    webauthn: Option<Value>,
     lockout: Option<Value>,
     rate_limits: Option<Value>,
     registration: Option<Value>,
@@ -98,6 +99,7 @@ pub(crate) struct RawConfig {
     pub signing: RawSigning,
     pub oauth: RawOAuth,
     pub mfa: RawMfa,
+    pub webauthn: RawWebauthn,
     pub lockout: RawLockout,
     pub rate_limits: RawRateLimits,
     pub registration: RawRegistration,
@@ -182,6 +184,14 @@ pub(crate) struct RawMfa {
     pub require_for_all: Field<bool>,
     pub require_for_groups: Field<Vec<String>>,
     pub totp_issuer: Field<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RawWebauthn {
+    pub rp_id: Field<String>,
+    pub rp_name: Field<String>,
+    pub origins: Field<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -302,6 +312,7 @@ pub(crate) fn parse(table: Table, problems: &mut Problems) -> RawConfig {
         signing: section(doc.signing, "signing", problems),
         oauth: section(doc.oauth, "oauth", problems),
         mfa: section(doc.mfa, "mfa", problems),
+        webauthn: section(doc.webauthn, "webauthn", problems),
         lockout: section(doc.lockout, "lockout", problems),
         rate_limits: section(doc.rate_limits, "rate_limits", problems),
         registration: section(doc.registration, "registration", problems),

@@ -27,6 +27,7 @@ pub struct Settings {
     pub signing: SigningSettings,
     pub oauth: OAuthSettings,
     pub mfa: MfaSettings,
+    pub webauthn: WebauthnSettings,
     pub lockout: LockoutSettings,
     pub rate_limits: RateLimitSettings,
     pub registration: RegistrationSettings,
@@ -258,6 +259,22 @@ pub struct RateLimitSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UiSettings {
     pub product_name: String,
+}
+
+/// `[webauthn]`: where passkeys are valid (WebAuthn L3 5.1.4: the relying-party id is a domain,
+/// and every origin must be it or one of its subdomains).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebauthnSettings {
+    On {
+        /// Default: the issuer's host.
+        rp_id: String,
+        /// Shown by the browser's passkey dialog. Default: `[ui] product_name`.
+        rp_name: String,
+        /// Default: the issuer's origin.
+        origins: Vec<Url>,
+    },
+    /// Passkeys cannot work with this issuer; the reason is for `config check` and the pages.
+    Off { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

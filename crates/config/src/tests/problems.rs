@@ -309,3 +309,72 @@ client_secret = \"b\"
         ],
     );
 }
+
+#[test]
+fn webauthn_defaults_to_the_issuers_host_and_origin() {
+    let s = load_from_str(&minimal(), &[], Path::new(".")).unwrap();
+    assert_eq!(
+        s.webauthn,
+        crate::WebauthnSettings::On {
+            rp_id: "id.example.com".into(),
+            rp_name: "Lanyard".into(),
+            origins: vec![url::Url::parse("https://id.example.com").unwrap()],
+        }
+    );
+}
+
+#[test]
+fn webauthn_is_off_with_a_reason_on_an_ip_issuer() {
+    let toml = minimal().replace("https://id.example.com", "http://127.0.0.1:8080");
+    let s = load_from_str(&toml, &[], Path::new(".")).unwrap();
+    let crate::WebauthnSettings::Off { reason } = s.webauthn else {
+        panic!("passkeys cannot be on for an IP issuer");
+    };
+    assert!(reason.contains("127.0.0.1 is an IP address"), "{reason}");
+    assert!(reason.contains("localhost"), "{reason}");
+    // localhost is a domain a browser treats as secure: passkeys work there.
+    let local = minimal().replace("https://id.example.com", "http://localhost:8080");
+    let s = load_from_str(&local, &[], Path::new(".")).unwrap();
+    assert!(
+        matches!(s.webauthn, crate::WebauthnSettings::On { ref rp_id, .. } if rp_id == "localhost")
+    );
+}
+
+#[test]
+fn webauthn_section_is_checked() {
+    let toml = format!(
+        "{}\n[webauthn]\nrp_id = \"other.org\"\nrp_name = \"\"\norigins = [\"http://id.example.com\", \"https://evil.com\", \"https://id.example.com/login\", \"https://a.id.example.com\"]\nrp = 1\n",
+        minimal()
+    );
+    assert_problems(
+        &problems(&toml, &[]),
+        &[
+            "webauthn.rp_name: must be 1-64 characters",
+            "webauthn.rp: unknown key",
+            "webauthn.origins[0]: must be https (or http://localhost)",
+            "webauthn.origins[1]: its host must be \"other.org\" or a subdomain of it",
+            "webauthn.origins[2]: must be an origin",
+            "webauthn.origins[3]: its host must be \"other.org\"",
+            "webauthn.rp_id: \"other.org\" must be the issuer's host or a parent domain of it",
+        ],
+    );
+    let ip = format!("{}\n[webauthn]\nrp_id = \"10.0.0.1\"\n", minimal());
+    assert_problems(
+        &problems(&ip, &[]),
+        &[
+            "webauthn.rp_id: \"10.0.0.1\" is an IP address",
+            "webauthn.rp_id: \"10.0.0.1\" must be the issuer's host",
+        ],
+    );
+    // A parent domain is allowed, with origins on subdomains of it.
+    let parent = format!(
+        "{}\n[webauthn]\nrp_id = \"example.com\"\norigins = [\"https://id.example.com\", \"https://app.example.com:8443\"]\n",
+        minimal()
+    );
+    let s = load_from_str(&parent, &[], Path::new(".")).unwrap();
+    let crate::WebauthnSettings::On { rp_id, origins, .. } = s.webauthn else {
+        panic!("on");
+    };
+    assert_eq!(rp_id, "example.com");
+    assert_eq!(origins.len(), 2);
+}

@@ -71,6 +71,7 @@ impl<'a> Validator<'a> {
         let audit = self.audit(raw.audit);
         let metrics = self.metrics(raw.metrics);
         let ui = self.ui(raw.ui);
+        let webauthn = self.webauthn(raw.webauthn, issuer.as_ref(), &ui.product_name);
         let logging = self.logging(raw.logging);
         let clients = self.clients(raw.clients, &signing.algorithms);
         let upstreams = self.upstreams(raw.upstreams);
@@ -85,6 +86,7 @@ impl<'a> Validator<'a> {
             signing,
             oauth,
             mfa,
+            webauthn,
             lockout,
             rate_limits,
             registration,

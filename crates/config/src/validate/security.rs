@@ -2,8 +2,8 @@
 use lanyard_core::authn::password::Argon2Params;
 
 use super::{DAY, HOUR, MINUTE, Validator, valid_group_name};
-use crate::raw::{RawLockout, RawMfa, RawPasswords};
-use crate::settings::{LockoutSettings, MfaSettings, PasswordSettings};
+use crate::raw::{RawLockout, RawMfa, RawPasswords, RawWebauthn};
+use crate::settings::{LockoutSettings, MfaSettings, PasswordSettings, WebauthnSettings};
 
 impl Validator<'_> {
     pub(super) fn passwords(&mut self, raw: RawPasswords) -> PasswordSettings {
@@ -85,6 +85,85 @@ impl Validator<'_> {
         }
     }
 
+    pub(super) fn webauthn(
+        &mut self,
+        raw: RawWebauthn,
+        issuer: Option<&url::Url>,
+        product_name: &str,
+    ) -> WebauthnSettings {
+        let rp_name = self
+            .take("webauthn.rp_name", raw.rp_name)
+            .unwrap_or_else(|| product_name.to_string());
+        if rp_name.trim().is_empty() || rp_name.len() > 64 {
+            self.problems
+                .push("webauthn.rp_name", "must be 1-64 characters");
+        }
+        let explicit = self.take("webauthn.rp_id", raw.rp_id);
+        let origins = self.take("webauthn.origins", raw.origins);
+        let Some(issuer) = issuer else {
+            // The issuer's own problem is reported; nothing to derive from.
+            return WebauthnSettings::Off {
+                reason: "the issuer is not valid".into(),
+            };
+        };
+        let issuer_host = match issuer.host() {
+            Some(url::Host::Domain(d)) => Some(d.to_ascii_lowercase()),
+            _ => None,
+        };
+        let rp_id = match (explicit, issuer_host) {
+            (Some(id), _) => {
+                if let Err(m) = check_rp_id(&id) {
+                    self.problems.push("webauthn.rp_id", m);
+                }
+                id
+            }
+            (None, Some(host)) => host,
+            (None, None) => {
+                let host = issuer.host_str().unwrap_or_default();
+                return WebauthnSettings::Off {
+                    reason: format!(
+                        "passkeys are off: the issuer's host {host} is an IP address, and a \
+                         WebAuthn relying party needs a domain name (WebAuthn L3 5.1.4); use a \
+                         name such as https://id.example.com, or http://localhost for a trial"
+                    ),
+                };
+            }
+        };
+        let origins = match origins {
+            None => vec![issuer.clone()],
+            Some(list) => {
+                let mut parsed = Vec::new();
+                for (i, o) in list.iter().enumerate() {
+                    match check_origin(o, &rp_id) {
+                        Ok(u) => parsed.push(u),
+                        Err(m) => self.problems.push(format!("webauthn.origins[{i}]"), m),
+                    }
+                }
+                if list.is_empty() {
+                    self.problems.push(
+                        "webauthn.origins",
+                        "must list at least one origin (leave it out for the issuer's origin)",
+                    );
+                }
+                parsed
+            }
+        };
+        if !within(issuer.host_str().unwrap_or_default(), &rp_id) {
+            self.problems.push(
+                "webauthn.rp_id",
+                format!(
+                    "{rp_id:?} must be the issuer's host or a parent domain of it, or the \
+                     login pages could not use it"
+                ),
+            );
+        }
+        WebauthnSettings::On {
+            rp_id,
+            rp_name,
+            origins,
+        }
+    }
+
     pub(super) fn lockout(&mut self, raw: RawLockout) -> LockoutSettings {
         let max_failures = self
             .take("lockout.max_failures", raw.max_failures)
@@ -118,4 +197,41 @@ impl Validator<'_> {
             client_ip_max_failures,
         }
     }
+}
+
+/// A relying-party id is a bare domain name: no scheme, port, path or IP address.
+fn check_rp_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id != id.to_ascii_lowercase() {
+        return Err("must be a lowercase domain name such as \"example.com\"".into());
+    }
+    match url::Host::parse(id) {
+        Ok(url::Host::Domain(d)) if d == id && !id.contains(['/', ':', '@']) => Ok(()),
+        Ok(url::Host::Domain(_)) | Err(_) => Err(format!(
+            "{id:?} is not a domain name (no scheme, port or path: e.g. \"example.com\")"
+        )),
+        Ok(_) => Err(format!(
+            "{id:?} is an IP address; a WebAuthn relying party needs a domain name"
+        )),
+    }
+}
+
+/// An allowed origin: https (or http on localhost), no path, on the relying-party id or below.
+fn check_origin(raw: &str, rp_id: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("not an absolute URL ({e})"))?;
+    match (url.scheme(), url.host_str()) {
+        ("https", _) | ("http", Some("localhost")) => {}
+        _ => return Err("must be https (or http://localhost)".into()),
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be an origin: scheme, host and port only".into());
+    }
+    if !within(url.host_str().unwrap_or_default(), rp_id) {
+        return Err(format!("its host must be {rp_id:?} or a subdomain of it"));
+    }
+    Ok(url)
+}
+
+/// `host` is `domain` or a subdomain of it.
+fn within(host: &str, domain: &str) -> bool {
+    host == domain || host.ends_with(&format!(".{domain}"))
 }

@@ -231,6 +231,16 @@ async fn dispatch(
         } => {
             let clients = settings.clients.len();
             println!("{}: OK ({clients} client(s))", config.display());
+            match &settings.webauthn {
+                lanyard_config::WebauthnSettings::On { rp_id, origins, .. } => {
+                    let origins: Vec<&str> = origins
+                        .iter()
+                        .map(|o| o.as_str().trim_end_matches('/'))
+                        .collect();
+                    println!("passkeys: on for {rp_id} ({})", origins.join(", "));
+                }
+                lanyard_config::WebauthnSettings::Off { reason } => println!("{reason}"),
+            }
             Ok(())
         }
         Command::Migrate => admin::migrate(&settings).await,
