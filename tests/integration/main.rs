@@ -19,5 +19,6 @@ mod hardening;
 mod logout;
 mod mfa;
 mod operations;
+mod passkeys;
 mod registration;
 mod tokens;

@@ -82,6 +82,18 @@ impl Settings {
             registration_enabled: self.registration != RegistrationSettings::Off,
             allow_unsigned_request_objects: self.oauth.allow_unsigned_request_objects,
             pairwise_salt: self.oauth.pairwise_salt.clone(),
+            webauthn: match &self.webauthn {
+                WebauthnSettings::On {
+                    rp_id,
+                    rp_name,
+                    origins,
+                } => Some(lanyard_core::authn::passkeys::PasskeyConfig {
+                    rp_id: rp_id.clone(),
+                    rp_name: rp_name.clone(),
+                    origins: origins.clone(),
+                }),
+                WebauthnSettings::Off { .. } => None,
+            },
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct ProviderConfig {
     /// Secret salt for pairwise subject identifiers (OIDC Core 8.1); `None`: pairwise subjects
     /// are not offered.
     pub pairwise_salt: Option<Secret<String>>,
+    /// `[webauthn]`; `None`: passkeys are off (an issuer on an IP address).
+    pub webauthn: Option<crate::authn::passkeys::PasskeyConfig>,
 }
 
 /// Gauges of one replica's work in progress.
@@ -81,6 +83,8 @@ pub struct Provider {
     pub(crate) slots: crate::authn::attempts::AttemptSlots,
     /// Clients read recently (see `clients.rs`).
     pub(crate) clients: crate::clients::ClientCache,
+    /// The WebAuthn verifier, when passkeys are on.
+    pub(crate) webauthn: Option<Arc<webauthn_rs::prelude::Webauthn>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -112,6 +116,11 @@ impl Provider {
             config.pairwise_salt.is_some(),
         )
         .to_string();
+        let webauthn = config
+            .webauthn
+            .as_ref()
+            .and_then(crate::authn::passkeys::verifier)
+            .map(Arc::new);
         let accounts = Accounts::new(
             ports.store.clone(),
             ports.cipher.clone(),
@@ -128,6 +137,7 @@ impl Provider {
             discovery: Arc::from(discovery.into_bytes()),
             slots: Default::default(),
             clients: crate::clients::client_cache(),
+            webauthn,
         }
     }
 

@@ -3,6 +3,7 @@ pub(crate) mod attempts;
 pub mod backup;
 pub(crate) mod enrollment;
 mod login;
+pub mod passkeys;
 pub mod password;
 mod second_factor;
 mod steps;

@@ -1,0 +1,383 @@
+//! Passkey ceremonies against the provider, with a software authenticator written here from the
+//! WebAuthn L3 formats (ES256 key, `none` attestation, hand-encoded CBOR), so the whole
+//! verification path of webauthn-rs and the store's counter check run for real.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use lanyard_core::authn::passkeys::PasskeyFailure;
+use lanyard_core::model::User;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::*;
+
+const RP_ID: &str = "localhost";
+
+/// A security key holding one ES256 credential.
+struct SoftKey {
+    jwk: josekit::jwk::Jwk,
+    cred_id: Vec<u8>,
+    counter: u32,
+    origin: String,
+}
+
+fn cbor_bytes(b: &[u8]) -> Vec<u8> {
+    let mut out = match b.len() {
+        n if n < 24 => vec![0x40 + n as u8],
+        n if n < 256 => vec![0x58, n as u8],
+        n => vec![0x59, (n >> 8) as u8, n as u8],
+    };
+    out.extend_from_slice(b);
+    out
+}
+
+fn cbor_text(s: &str) -> Vec<u8> {
+    let mut out = vec![0x60 + s.len() as u8];
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+/// ECDSA r||s (JWS form) to the DER form WebAuthn uses.
+fn der(sig: &[u8]) -> Vec<u8> {
+    let int = |x: &[u8]| {
+        let mut x: Vec<u8> = x.iter().copied().skip_while(|b| *b == 0).collect();
+        if x.first().is_none_or(|b| b & 0x80 != 0) {
+            x.insert(0, 0);
+        }
+        let mut out = vec![0x02, x.len() as u8];
+        out.extend(x);
+        out
+    };
+    let body = [int(&sig[..32]), int(&sig[32..])].concat();
+    [vec![0x30, body.len() as u8], body].concat()
+}
+
+impl SoftKey {
+    fn new(origin: &str) -> Self {
+        let pair = josekit::jws::ES256.generate_key_pair().unwrap();
+        Self {
+            jwk: pair.to_jwk_key_pair(),
+            cred_id: uuid::Uuid::new_v4().as_bytes().to_vec(),
+            counter: 0,
+            origin: origin.into(),
+        }
+    }
+
+    fn coord(&self, name: &str) -> Vec<u8> {
+        B64.decode(self.jwk.parameter(name).unwrap().as_str().unwrap())
+            .unwrap()
+    }
+
+    fn client_data(&self, kind: &str, options: &Value) -> Vec<u8> {
+        let challenge = options["publicKey"]["challenge"].as_str().unwrap();
+        serde_json::to_vec(&json!({
+            "type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": false
+        }))
+        .unwrap()
+    }
+
+    /// Flags UP | UV (| AT), plus the counter.
+    fn auth_data(&self, flags: u8) -> Vec<u8> {
+        let mut d = Sha256::digest(RP_ID.as_bytes()).to_vec();
+        d.push(flags);
+        d.extend_from_slice(&self.counter.to_be_bytes());
+        d
+    }
+
+    fn sign(&self, data: &[u8]) -> Vec<u8> {
+        let signer = josekit::jws::ES256.signer_from_jwk(&self.jwk).unwrap();
+        der(&signer.sign(data).unwrap())
+    }
+
+    /// The answer to `navigator.credentials.create()`.
+    fn register(&self, options: &Value) -> String {
+        let client_data = self.client_data("webauthn.create", options);
+        let mut auth = self.auth_data(0x01 | 0x04 | 0x40);
+        auth.extend_from_slice(&[0; 16]); // aaguid
+        auth.extend_from_slice(&(self.cred_id.len() as u16).to_be_bytes());
+        auth.extend_from_slice(&self.cred_id);
+        // COSE_Key: {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}
+        auth.extend([0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21]);
+        auth.extend(cbor_bytes(&self.coord("x")));
+        auth.push(0x22);
+        auth.extend(cbor_bytes(&self.coord("y")));
+        let mut att = vec![0xa3];
+        att.extend(cbor_text("fmt"));
+        att.extend(cbor_text("none"));
+        att.extend(cbor_text("attStmt"));
+        att.push(0xa0);
+        att.extend(cbor_text("authData"));
+        att.extend(cbor_bytes(&auth));
+        json!({
+            "id": B64.encode(&self.cred_id),
+            "rawId": B64.encode(&self.cred_id),
+            "type": "public-key",
+            "response": {
+                "attestationObject": B64.encode(att),
+                "clientDataJSON": B64.encode(client_data),
+            },
+            "extensions": {}
+        })
+        .to_string()
+    }
+
+    /// The answer to `navigator.credentials.get()`, with `flags` (UP 0x01, UV 0x04).
+    fn assert(&self, options: &Value, flags: u8, user_handle: Option<&[u8]>) -> String {
+        let client_data = self.client_data("webauthn.get", options);
+        let auth = self.auth_data(flags);
+        let signed = [auth.clone(), Sha256::digest(&client_data).to_vec()].concat();
+        json!({
+            "id": B64.encode(&self.cred_id),
+            "rawId": B64.encode(&self.cred_id),
+            "type": "public-key",
+            "response": {
+                "authenticatorData": B64.encode(&auth),
+                "clientDataJSON": B64.encode(&client_data),
+                "signature": B64.encode(self.sign(&signed)),
+                "userHandle": user_handle.map(|h| B64.encode(h)),
+            },
+            "extensions": {}
+        })
+        .to_string()
+    }
+}
+
+async fn app_with_passkeys() -> (TestApp, String) {
+    let app = TestApp::spawn_with(|s| {
+        s.webauthn = lanyard_config::WebauthnSettings::On {
+            rp_id: RP_ID.into(),
+            rp_name: "Lanyard tests".into(),
+            origins: vec![url::Url::parse("http://localhost:8080").unwrap()],
+        };
+    })
+    .await;
+    (app, "http://localhost:8080".into())
+}
+
+async fn registered(
+    app: &TestApp,
+    user: &User,
+    key: &SoftKey,
+) -> lanyard_core::model::PasskeyCredential {
+    let p = &app.app.state.provider;
+    let (options, pending) = p.start_passkey_registration(user).await.unwrap().unwrap();
+    let answer = key.register(&options);
+    p.finish_passkey_registration(user, pending, &answer, Some("  Blue key  "), None)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_registered_passkey_signs_in_as_a_second_factor_and_without_a_password() {
+    let (app, origin) = app_with_passkeys().await;
+    let p = &app.app.state.provider;
+    let alice = app.user("alice").await;
+    let mut key = SoftKey::new(&origin);
+
+    let (options, pending) = p.start_passkey_registration(&alice).await.unwrap().unwrap();
+    // A discoverable credential is preferred, with a random user handle (not the user id).
+    assert_eq!(
+        options["publicKey"]["authenticatorSelection"]["residentKey"],
+        "preferred"
+    );
+    assert_eq!(options["publicKey"]["attestation"], "none");
+    let handle = options["publicKey"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(B64.decode(&handle).unwrap(), alice.id.as_bytes().to_vec());
+    assert_ne!(B64.decode(&handle).unwrap(), b"alice".to_vec());
+    let stored = p
+        .finish_passkey_registration(
+            &alice,
+            pending,
+            &key.register(&options),
+            Some("  Blue key  "),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.name, "Blue key");
+    assert_eq!(
+        p.list_passkeys(alice.id).await.unwrap(),
+        vec![stored.clone()]
+    );
+
+    // Second factor: the options name alice's credential; a verified assertion is hers.
+    let (options, pending) = p
+        .start_passkey_second_factor(alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        options["publicKey"]["allowCredentials"][0]["id"],
+        B64.encode(&key.cred_id)
+    );
+    key.counter = 1;
+    let answer = key.assert(&options, 0x05, None);
+    let ok = p
+        .finish_passkey_assertion(pending, &answer, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.user_id, alice.id);
+    assert_eq!(ok.method, "hwk", "not backup eligible: bound to one device");
+
+    // Passwordless: the user handle leads to alice.
+    let (options, pending) = p.start_passwordless().unwrap().unwrap();
+    assert_eq!(options["mediation"], "conditional");
+    key.counter = 2;
+    let answer = key.assert(&options, 0x05, Some(&B64.decode(&handle).unwrap()));
+    let ok = p
+        .finish_passkey_assertion(pending, &answer, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.user_id, alice.id);
+    let now = p.list_passkeys(alice.id).await.unwrap();
+    assert_eq!(now[0].counter, 2);
+    assert!(now[0].last_used_at.is_some());
+
+    let kinds: Vec<String> = app
+        .store
+        .list_audit(&lanyard_core::model::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "passkey_used").count(), 2);
+    assert_eq!(kinds.iter().filter(|k| *k == "passkey_added").count(), 1);
+}
+
+#[tokio::test]
+async fn a_counter_that_goes_back_is_refused_and_audited() {
+    let (app, origin) = app_with_passkeys().await;
+    let p = &app.app.state.provider;
+    let alice = app.user("alice").await;
+    let mut key = SoftKey::new(&origin);
+    key.counter = 10;
+    registered(&app, &alice, &key).await;
+
+    let (options, pending) = p
+        .start_passkey_second_factor(alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    key.counter = 3; // a clone that fell behind
+    let answer = key.assert(&options, 0x05, None);
+    assert_eq!(
+        p.finish_passkey_assertion(pending, &answer, None)
+            .await
+            .unwrap(),
+        Err(PasskeyFailure::CounterRegression)
+    );
+    let refused = app
+        .store
+        .list_audit(&lanyard_core::model::AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == "passkey_refused")
+        .expect("audited");
+    assert_eq!(refused.detail["reason"], "counter_regression");
+    assert_eq!(p.list_passkeys(alice.id).await.unwrap()[0].counter, 10);
+}
+
+#[tokio::test]
+async fn wrong_user_no_verification_other_origin_and_a_duplicate_are_refused() {
+    let (app, origin) = app_with_passkeys().await;
+    let p = &app.app.state.provider;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut key = SoftKey::new(&origin);
+    registered(&app, &alice, &key).await;
+    let mut bobs = SoftKey::new(&origin);
+    registered(&app, &bob, &bobs).await;
+
+    // Bob's key cannot stand in as alice's second factor.
+    let (options, pending) = p
+        .start_passkey_second_factor(alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    bobs.counter = 1;
+    let answer = bobs.assert(&options, 0x05, None);
+    assert_eq!(
+        p.finish_passkey_assertion(pending, &answer, None)
+            .await
+            .unwrap(),
+        Err(PasskeyFailure::Unknown)
+    );
+
+    // Without user verification (UP only) a passkey does not count.
+    let (options, pending) = p
+        .start_passkey_second_factor(alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    key.counter = 1;
+    let answer = key.assert(&options, 0x01, None);
+    assert_eq!(
+        p.finish_passkey_assertion(pending, &answer, None)
+            .await
+            .unwrap(),
+        Err(PasskeyFailure::NotVerified)
+    );
+
+    // An answer signed for another origin does not verify.
+    let (options, pending) = p
+        .start_passkey_second_factor(alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let phished = SoftKey {
+        origin: "http://localhost:9999".into(),
+        jwk: key.jwk.clone(),
+        cred_id: key.cred_id.clone(),
+        counter: 2,
+    };
+    let answer = phished.assert(&options, 0x05, None);
+    assert_eq!(
+        p.finish_passkey_assertion(pending, &answer, None)
+            .await
+            .unwrap(),
+        Err(PasskeyFailure::Rejected)
+    );
+
+    // Registering the same authenticator twice is refused.
+    let again = p.start_passkey_registration(&alice).await.unwrap().unwrap();
+    let answer = key.register(&again.0);
+    assert_eq!(
+        p.finish_passkey_registration(&alice, again.1, &answer, None, None)
+            .await
+            .unwrap(),
+        Err(PasskeyFailure::AlreadyRegistered)
+    );
+    assert_eq!(p.list_passkeys(alice.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn passkeys_are_off_on_an_ip_issuer() {
+    let app = TestApp::spawn().await;
+    let p = &app.app.state.provider;
+    let alice = app.user("alice").await;
+    assert!(!p.passkeys_available());
+    assert!(matches!(
+        p.start_passkey_registration(&alice).await.unwrap(),
+        Err(PasskeyFailure::Unavailable)
+    ));
+    assert!(
+        p.start_passkey_second_factor(alice.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
