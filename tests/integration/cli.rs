@@ -394,6 +394,31 @@ async fn unlock_reset_mfa_and_rotate_encryption_through_the_cli() {
     let o = cli.run(&["keys", "rotate-encryption"], "");
     assert!(o.status.success(), "{}", out(&o));
 
+    // A passkey too: `user show` lists it, and the reset removes it with the rest.
+    app.store
+        .add_passkey(&lanyard_core::model::PasskeyCredential {
+            id: uuid::Uuid::now_v7(),
+            user_id: ada.id,
+            credential_id: b"ada-key".to_vec(),
+            name: "Yellow key".into(),
+            credential: "{}".into(),
+            counter: 0,
+            backup_eligible: false,
+            backup_state: false,
+            aaguid: None,
+            created_at: chrono::Utc::now(),
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    let o = cli.run(&["user", "show", "ada"], "");
+    assert!(
+        out(&o).contains("passkey         Yellow key (this device only), added ")
+            && out(&o).contains("last used never"),
+        "{}",
+        out(&o)
+    );
+
     // Lost phone: the admin resets the second factor; sessions end.
     let o = cli.run(&["user", "reset-mfa", "ada"], "");
     assert!(o.status.success(), "{}", out(&o));
@@ -404,6 +429,7 @@ async fn unlock_reset_mfa_and_rotate_encryption_through_the_cli() {
     );
     assert!(app.store.get_totp(ada.id).await.unwrap().is_none());
     assert_eq!(app.store.backup_codes_remaining(ada.id).await.unwrap(), 0);
+    assert_eq!(app.store.list_passkeys(ada.id).await.unwrap(), vec![]);
     assert_eq!(
         b.get("/account").await.location().as_deref(),
         Some("/login")

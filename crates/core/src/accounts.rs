@@ -261,11 +261,15 @@ impl Accounts {
     /// Remove the user's TOTP and backup codes (a lost phone), ending everything. `None` when
     /// the user had no second factor.
     pub async fn reset_mfa(&self, user: &User, actor: Actor) -> ProviderResult<Option<Ended>> {
-        if !self.store.disable_totp(user.id).await? {
+        let totp = self.store.disable_totp(user.id).await?;
+        let passkeys = self.store.delete_passkeys(user.id).await?;
+        if !totp && passkeys == 0 {
             return Ok(None);
         }
         let ended = self.end_for(user.id, None, "mfa_reset", actor).await?;
-        self.audit("mfa_reset", Some(user.id), None, None, ended.detail(actor))
+        let mut detail = ended.detail(actor);
+        detail["passkeys"] = json!(passkeys);
+        self.audit("mfa_reset", Some(user.id), None, None, detail)
             .await?;
         Ok(Some(ended))
     }

@@ -203,7 +203,7 @@ async fn reset_mfa(accounts: &Accounts, username: &str) -> Result<(), CliError> 
     match accounts.reset_mfa(&user, Actor::Admin).await? {
         None => println!("{} has no second factor; nothing to reset", user.username),
         Some(ended) => println!(
-            "two-step verification reset for {}; ended {} session(s), revoked {} grant(s)",
+            "two-step verification reset for {} (authenticator app, backup codes and passkeys removed); ended {} session(s), revoked {} grant(s)",
             user.username, ended.sessions, ended.grants
         ),
     }
@@ -257,6 +257,21 @@ async fn show(settings: &Settings, accounts: &Accounts, username: &str) -> Resul
             t.created_at.format("%Y-%m-%d %H:%M UTC")
         ),
         None => println!("two-step        off"),
+    }
+    for p in store.list_passkeys(user.id).await? {
+        println!(
+            "passkey         {} ({}), added {}, last used {}",
+            p.name,
+            if p.backup_eligible {
+                "synced"
+            } else {
+                "this device only"
+            },
+            p.created_at.format("%Y-%m-%d %H:%M UTC"),
+            p.last_used_at
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "never".into())
+        );
     }
     for i in store.list_identities(user.id).await? {
         println!(
