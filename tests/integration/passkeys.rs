@@ -381,3 +381,172 @@ async fn passkeys_are_off_on_an_ip_issuer() {
             .is_none()
     );
 }
+
+/// The `navigator.credentials` options a page carries for `static/passkeys.js`.
+fn page_options(page: &Page) -> Value {
+    let start = page.body.find("id=\"passkey-options\">").expect("options") + 21;
+    let end = start + page.body[start..].find("</script>").unwrap();
+    serde_json::from_str(&page.body[start..end]).unwrap()
+}
+
+#[tokio::test]
+async fn the_account_page_adds_renames_and_removes_passkeys() {
+    let (app, origin) = app_with_passkeys().await;
+    let alice = app.user("alice").await;
+    let key = SoftKey::new(&origin);
+    let mut b = app.browser();
+    b.login("alice").await;
+    let mut other = app.browser();
+    other.login("alice").await;
+
+    let account = b.get("/account").await;
+    assert!(account.body.contains("href=\"/account/passkeys/new\""));
+
+    // A wrong password adds nothing and starts a fresh ceremony.
+    let page = b.get("/account/passkeys/new").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("/static/passkeys.js"));
+    let csrf = page.input("csrf_token").unwrap();
+    let answer = key.register(&page_options(&page));
+    let wrong = b
+        .post(
+            "/account/passkeys",
+            &[
+                ("csrf_token", &csrf),
+                ("credential", &answer),
+                ("name", "Laptop"),
+                ("password", "not it"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(app.store.list_passkeys(alice.id).await.unwrap().is_empty());
+
+    // The old challenge is gone: only the new page's ceremony verifies.
+    let replay = b
+        .post(
+            "/account/passkeys",
+            &[
+                ("csrf_token", &csrf),
+                ("credential", &answer),
+                ("name", "Laptop"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        replay.status, 400,
+        "an answer to an old challenge is refused"
+    );
+    assert!(app.store.list_passkeys(alice.id).await.unwrap().is_empty());
+
+    let answer = key.register(&page_options(&replay));
+    let added = b
+        .post(
+            "/account/passkeys",
+            &[
+                ("csrf_token", &csrf),
+                ("credential", &answer),
+                ("name", "Laptop"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        added.location().as_deref(),
+        Some("/account?notice=passkey_added#passkeys")
+    );
+    let stored = app.store.list_passkeys(alice.id).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].name, "Laptop");
+    let account = b.get("/account?notice=passkey_added").await;
+    assert!(
+        account.body.contains("Laptop"),
+        "listed on the account page"
+    );
+    assert!(account.body.contains("This device only"));
+    assert!(account.body.contains("Not used yet"));
+    assert_eq!(
+        other.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "adding a passkey signs out the other sessions"
+    );
+
+    let id = stored[0].id.to_string();
+    let renamed = b
+        .post(
+            "/account/passkeys/rename",
+            &[
+                ("csrf_token", &csrf),
+                ("passkey", &id),
+                ("name", "Work laptop"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        renamed.location().as_deref(),
+        Some("/account?notice=passkey_renamed#passkeys")
+    );
+    assert_eq!(
+        app.store.list_passkeys(alice.id).await.unwrap()[0].name,
+        "Work laptop"
+    );
+
+    let refused = b
+        .post(
+            "/account/passkeys/remove",
+            &[
+                ("csrf_token", &csrf),
+                ("passkey", &id),
+                ("password", "nope"),
+            ],
+        )
+        .await;
+    assert!(refused.location().unwrap().contains("error=reauth"));
+    assert_eq!(app.store.list_passkeys(alice.id).await.unwrap().len(), 1);
+    let removed = b
+        .post(
+            "/account/passkeys/remove",
+            &[
+                ("csrf_token", &csrf),
+                ("passkey", &id),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        removed.location().as_deref(),
+        Some("/account?notice=passkey_removed#passkeys")
+    );
+    assert!(app.store.list_passkeys(alice.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_last_second_factor_stays_under_an_mfa_policy() {
+    let app = TestApp::spawn_with(|s| {
+        s.webauthn = lanyard_config::WebauthnSettings::On {
+            rp_id: RP_ID.into(),
+            rp_name: "Lanyard tests".into(),
+            origins: vec![url::Url::parse("http://localhost:8080").unwrap()],
+        };
+        s.mfa.require_for_all = true;
+    })
+    .await;
+    let p = &app.app.state.provider;
+    let alice = app.user("alice").await;
+    let first = registered(&app, &alice, &SoftKey::new("http://localhost:8080")).await;
+    assert_eq!(
+        p.remove_passkey(&alice, first.id, None).await.unwrap(),
+        Err(lanyard_core::authn::passkeys::LastFactor)
+    );
+    let second = registered(&app, &alice, &SoftKey::new("http://localhost:8080")).await;
+    assert_eq!(
+        p.remove_passkey(&alice, first.id, None).await.unwrap(),
+        Ok(true)
+    );
+    assert_eq!(
+        p.remove_passkey(&alice, second.id, None).await.unwrap(),
+        Err(lanyard_core::authn::passkeys::LastFactor)
+    );
+    assert_eq!(p.list_passkeys(alice.id).await.unwrap(), vec![second]);
+}

@@ -41,6 +41,10 @@ pub struct AccountOverview {
     /// The latest security events, newest first.
     pub events: Vec<AuditEvent>,
     pub identities: Vec<IdentityView>,
+    /// The user's passkeys, oldest first.
+    pub passkeys: Vec<crate::model::PasskeyCredential>,
+    /// `[webauthn]` allows passkeys here.
+    pub passkeys_available: bool,
 }
 
 /// Why a password change was refused; nothing changed.
@@ -100,6 +104,8 @@ impl Provider {
             mfa_required: self.mfa_required(user.id, None, &[]).await?,
             events: self.store.list_audit(&filter).await?,
             identities,
+            passkeys: self.store.list_passkeys(user.id).await?,
+            passkeys_available: self.passkeys_available(),
         })
     }
 

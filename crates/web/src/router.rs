@@ -17,8 +17,8 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::handlers::{
-    account, authorize, factors, federation, login, logout, ops, registration, second_step, token,
-    wellknown,
+    account, authorize, factors, federation, login, logout, ops, passkeys, registration,
+    second_step, token, wellknown,
 };
 use crate::input::MAX_BODY;
 use crate::state::AppState;
@@ -126,6 +126,10 @@ fn browser_routes(state: &AppState) -> Router<AppState> {
         )
         .route("/account/mfa/backup-codes", post(factors::regenerate_codes))
         .route("/account/mfa/disable", post(factors::disable))
+        .route("/account/passkeys/new", get(passkeys::add_form))
+        .route("/account/passkeys", post(passkeys::add_submit))
+        .route("/account/passkeys/rename", post(passkeys::rename))
+        .route("/account/passkeys/remove", post(passkeys::remove))
         .route("/account/profile", post(account::profile))
         .route("/account/password", post(account::password))
         .route("/account/consents/revoke", post(account::revoke_consent))
@@ -173,6 +177,7 @@ fn ops_routes() -> Router<AppState> {
         .route("/metrics", get(ops::public_metrics))
         .route("/static/lanyard.css", get(ops::css))
         .route("/static/form_post.js", get(ops::form_post_js))
+        .route("/static/passkeys.js", get(ops::passkeys_js))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
 }
 

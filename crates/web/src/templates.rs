@@ -11,7 +11,11 @@ use crate::error::WebError;
 use crate::pages::Page;
 use crate::state::AppState;
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
+    (
+        "passkey_add.html",
+        include_str!("../../../templates/passkey_add.html"),
+    ),
     ("base.html", include_str!("../../../templates/base.html")),
     (
         "macros.html",

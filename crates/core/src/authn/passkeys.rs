@@ -448,4 +448,39 @@ impl Provider {
         .await?;
         Ok(true)
     }
+
+    /// Removes one of the user's passkeys (after re-authentication). Refused when it is the
+    /// user's last second factor and a policy requires one; `Ok(false)` when there is no such
+    /// passkey.
+    pub async fn remove_passkey(
+        &self,
+        user: &User,
+        id: Uuid,
+        ip: Option<&str>,
+    ) -> ProviderResult<Result<bool, LastFactor>> {
+        let passkeys = self.store.list_passkeys(user.id).await?;
+        let Some(passkey) = passkeys.iter().find(|p| p.id == id) else {
+            return Ok(Ok(false));
+        };
+        let others = passkeys.len() > 1 || self.totp_enabled(user.id).await?;
+        if !others && self.mfa_required(user.id, None, &[]).await? {
+            return Ok(Err(LastFactor));
+        }
+        if !self.store.delete_passkey(user.id, id).await? {
+            return Ok(Ok(false));
+        }
+        self.audit(
+            "passkey_removed",
+            Some(user.id),
+            None,
+            ip,
+            json!({"passkey": id, "name": passkey.name}),
+        )
+        .await?;
+        Ok(Ok(true))
+    }
 }
+
+/// The passkey is the user's last second factor, which a policy requires: it stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastFactor;

@@ -8,6 +8,7 @@ pub mod federation;
 pub mod login;
 pub mod logout;
 pub mod ops;
+pub mod passkeys;
 pub mod registration;
 pub mod second_step;
 pub mod token;

@@ -85,6 +85,13 @@ pub async fn css() -> Response {
     )
 }
 
+pub async fn passkeys_js() -> Response {
+    asset(
+        include_str!("../../static/passkeys.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
 pub async fn form_post_js() -> Response {
     asset(
         include_str!("../../static/form_post.js"),

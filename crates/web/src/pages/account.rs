@@ -33,6 +33,8 @@ pub struct AccountPage {
     identities: Vec<IdentityView>,
     upstreams: Vec<UpstreamView>,
     has_password: bool,
+    passkeys: Vec<PasskeyView>,
+    passkeys_available: bool,
 }
 
 #[derive(Serialize)]
@@ -78,6 +80,16 @@ struct MfaView {
     enrolled_at: Option<String>,
     backup_codes_remaining: u64,
     required: bool,
+}
+
+#[derive(Serialize)]
+struct PasskeyView {
+    id: String,
+    name: String,
+    added: String,
+    last_used: Option<String>,
+    /// Backup eligible: synced to the user's other devices by their passkey provider.
+    synced: bool,
 }
 
 #[derive(Serialize)]
@@ -155,6 +167,18 @@ impl AccountPage {
                 required: overview.mfa_required,
             },
             events: overview.events.iter().map(event_view).collect(),
+            passkeys: overview
+                .passkeys
+                .iter()
+                .map(|p| PasskeyView {
+                    id: p.id.to_string(),
+                    name: p.name.clone(),
+                    added: fmt_time(p.created_at),
+                    last_used: p.last_used_at.map(fmt_time),
+                    synced: p.backup_eligible,
+                })
+                .collect(),
+            passkeys_available: overview.passkeys_available,
             identities: overview
                 .identities
                 .into_iter()
@@ -242,6 +266,14 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "too_long" => "Choose a new password of at most 1024 characters.",
         "email" => "That email address does not look right.",
         "mfa_on" => "Two-step verification is on.",
+        "passkey_added" => "Your passkey was added. Your other sessions were signed out.",
+        "passkey_renamed" => "Your passkey was renamed.",
+        "passkey_removed" => "The passkey was removed. Your other sessions were signed out.",
+        "passkey_name" => "Give the passkey a name of 1 to 64 characters.",
+        "passkeys_off" => "Passkeys are not available on this server.",
+        "last_factor" => {
+            "Your organisation requires a second factor and this passkey is your last one: add another first."
+        }
         "linked" => "The sign-in provider was linked to your account.",
         "already_linked" => "That identity was already linked to your account.",
         "unlinked" => "The sign-in provider was unlinked.",
@@ -265,6 +297,7 @@ fn error_field(code: &str) -> Option<&'static str> {
         "weak" | "too_long" => "new_password",
         "email" => "email",
         "reauth" | "reauth_missing" | "mfa_throttled" => "security",
+        "passkey_name" | "passkeys_off" | "last_factor" => "passkeys",
         "last_login_method" => "identities",
         _ => return None,
     })
@@ -296,6 +329,11 @@ fn event_title(kind: &str) -> String {
         "identity_linked" => "Sign-in provider linked",
         "identity_unlinked" => "Sign-in provider unlinked",
         "federation_refused" => "Sign-in through a provider refused",
+        "passkey_added" => "Passkey added",
+        "passkey_renamed" => "Passkey renamed",
+        "passkey_removed" => "Passkey removed",
+        "passkey_used" => "Passkey used",
+        "passkey_refused" => "Passkey refused",
         other => return other.replace('_', " "),
     }
     .to_string()
@@ -303,6 +341,10 @@ fn event_title(kind: &str) -> String {
 
 fn event_detail(kind: &str, detail: &Value) -> Option<String> {
     match kind {
+        "passkey_added" | "passkey_renamed" | "passkey_removed" | "passkey_used" => detail
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         "backup_code_used" => detail
             .get("remaining")
             .and_then(Value::as_u64)

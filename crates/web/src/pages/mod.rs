@@ -2,6 +2,7 @@
 //! build them (or call the builders here); templates only lay them out.
 mod account;
 mod authorize;
+mod passkeys;
 mod sign_in;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 pub use account::{AccountContext, AccountPage, Notice, session_auth};
 pub use authorize::{ConsentPage, FormPostPage, LeavePage, LoggedOutPage, LogoutPage};
+pub use passkeys::{PasskeyAddPage, passkey_add_page};
 pub use sign_in::{
     CodePage, EnrollPage, backup_codes_page, code_page, enroll_page, enroll_retry, login_page,
     pending_totp_for,

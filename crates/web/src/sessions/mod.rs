@@ -24,6 +24,8 @@ pub const DEVICE_KEY: &str = "device";
 pub const PENDING_KEY: &str = "pending_login";
 /// A TOTP secret awaiting confirmation, encrypted.
 const PENDING_TOTP_KEY: &str = "pending_totp";
+/// A passkey registration between its two requests (challenge and verifier state).
+const PENDING_PASSKEY_KEY: &str = "pending_passkey";
 
 /// Extractor wrapping the tower-sessions `Session` with Lanyard's typed accessors.
 pub struct Browser(pub Session);
@@ -202,6 +204,21 @@ impl Browser {
     pub async fn clear_pending_totp(&self) -> Result<(), WebError> {
         self.0.remove_value(PENDING_TOTP_KEY).await?;
         Ok(())
+    }
+
+    pub async fn set_pending_passkey(
+        &self,
+        p: &lanyard_core::authn::passkeys::PendingPasskeyRegistration,
+    ) -> Result<(), WebError> {
+        self.0.insert(PENDING_PASSKEY_KEY, p).await?;
+        Ok(())
+    }
+
+    /// The pending registration, removed: a challenge answers once.
+    pub async fn take_pending_passkey(
+        &self,
+    ) -> Result<Option<lanyard_core::authn::passkeys::PendingPasskeyRegistration>, WebError> {
+        Ok(self.0.remove(PENDING_PASSKEY_KEY).await?)
     }
 
     /// Log out: the whole session row is deleted and the cookie removed.
