@@ -74,7 +74,7 @@ pub(crate) async fn enroll(app: &TestApp, b: &mut Browser) -> (Vec<u8>, Vec<Stri
 }
 
 /// Start a relying-party login and submit the password; returns the page that follows.
-async fn password_step(b: &mut Browser, started: &Started, username: &str) -> Page {
+pub(crate) async fn password_step(b: &mut Browser, started: &Started, username: &str) -> Page {
     let page = b.get(&started.url).await;
     let login = b.follow(page).await;
     let res = b.submit_login(&login, username, PASSWORD).await;
@@ -97,7 +97,7 @@ async fn submit_code(b: &mut Browser, page: &Page, code: &str, backup: bool) -> 
     b.follow(res).await
 }
 
-fn code_from_redirect(page: &Page, started: &Started) -> String {
+pub(crate) fn code_from_redirect(page: &Page, started: &Started) -> String {
     let loc = page.location().unwrap_or_else(|| {
         panic!(
             "expected a redirect to the client, got {}: {}",
@@ -115,7 +115,7 @@ fn code_from_redirect(page: &Page, started: &Started) -> String {
         .unwrap_or_else(|| panic!("no code in {loc}"))
 }
 
-async fn web_rp(app: &TestApp) -> TestRp {
+pub(crate) async fn web_rp(app: &TestApp) -> TestRp {
     TestRp::new(
         app,
         "web",
@@ -126,7 +126,7 @@ async fn web_rp(app: &TestApp) -> TestRp {
     .await
 }
 
-fn amr_of(id_token: &str) -> Vec<String> {
+pub(crate) fn amr_of(id_token: &str) -> Vec<String> {
     jwt_claims(id_token)["amr"]
         .as_array()
         .expect("amr")

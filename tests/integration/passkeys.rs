@@ -550,3 +550,78 @@ async fn the_last_second_factor_stays_under_an_mfa_policy() {
     );
     assert_eq!(p.list_passkeys(alice.id).await.unwrap(), vec![second]);
 }
+
+#[tokio::test]
+async fn a_passkey_is_offered_after_the_password_and_counts_as_mfa() {
+    use openidconnect::OAuth2TokenResponse;
+
+    use crate::mfa::{amr_of, code_from_redirect, password_step, web_rp};
+
+    let (app, origin) = app_with_passkeys().await;
+    let ada = app.user("ada").await;
+    let mut key = SoftKey::new(&origin);
+    registered(&app, &ada, &key).await;
+    let rp = web_rp(&app).await;
+
+    // A wrong answer (another key) is refused, counted, and a fresh challenge is offered.
+    let mut b = app.browser();
+    let s = rp.start(&["profile"], &[]);
+    let page = password_step(&mut b, &s, "ada").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Use a passkey"), "{}", page.body);
+    assert!(page.body.contains("/static/passkeys.js"));
+    let options = page_options(&page);
+    let stranger = SoftKey::new(&origin);
+    let csrf = page.input("csrf_token").unwrap();
+    let flow = page.input("flow").unwrap_or_default();
+    let refused = b
+        .post(
+            "/login/mfa/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("credential", &stranger.assert(&options, 0x05, None)),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("That passkey could not be verified"));
+
+    // The answer to the old challenge no longer works; the new one does.
+    key.counter = 1;
+    let stale = key.assert(&options, 0x05, None);
+    let again = b
+        .post(
+            "/login/mfa/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("credential", &stale),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 401, "a challenge answers once");
+    key.counter = 2;
+    let fresh = key.assert(&page_options(&again), 0x05, None);
+    let res = b
+        .post(
+            "/login/mfa/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("credential", &fresh),
+            ],
+        )
+        .await;
+    let done = b.follow(res).await;
+    let code = code_from_redirect(&done, &s);
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let id_token = tokens.extra_fields().id_token().unwrap().to_string();
+    assert_eq!(amr_of(&id_token), vec!["pwd", "hwk", "mfa"]);
+    assert_eq!(
+        jwt_claims(&id_token)["acr"],
+        lanyard_core::authn::ACR_MFA,
+        "a passkey is the MFA level"
+    );
+    assert!(!tokens.access_token().secret().is_empty());
+}

@@ -109,6 +109,7 @@ fn browser_routes(state: &AppState) -> Router<AppState> {
             "/login/mfa",
             get(second_step::code_form).post(second_step::code_submit),
         )
+        .route("/login/mfa/passkey", post(second_step::passkey_submit))
         .route(
             "/login/enroll",
             get(second_step::enroll_form).post(second_step::enroll_submit),

@@ -115,6 +115,8 @@ pub enum LoginFailure {
     Disabled,
     /// A second-factor code was wrong, reused, or malformed.
     BadCode,
+    /// A passkey's answer did not verify (or was not one of the user's passkeys).
+    BadPasskey,
     /// Too many failures for this username or address; try again after this time.
     Throttled(DateTime<Utc>),
 }
@@ -125,6 +127,9 @@ impl LoginFailure {
             Self::BadCredentials => "Incorrect username or password.".into(),
             Self::Disabled => "This account is disabled. Contact your administrator.".into(),
             Self::BadCode => "That code is not valid. Try again with a new code.".into(),
+            Self::BadPasskey => {
+                "That passkey could not be verified. Try again, or use a code instead.".into()
+            }
             Self::Throttled(_) => {
                 "Too many failed attempts. Wait a few minutes, then try again.".into()
             }
@@ -136,6 +141,7 @@ impl LoginFailure {
             Self::BadCredentials => "bad_credentials",
             Self::Disabled => "disabled",
             Self::BadCode => "bad_code",
+            Self::BadPasskey => "bad_passkey",
             Self::Throttled(_) => "throttled",
         }
     }
@@ -161,8 +167,13 @@ pub fn valid_group_name(name: &str) -> bool {
 /// RFC 8176 amr for a login completed with a second factor. Backup codes are one-time
 /// passwords too, so both factors report `otp`.
 pub fn mfa_amr(first: &[String]) -> Vec<String> {
+    mfa_amr_with(first, "otp")
+}
+
+/// `mfa_amr` for a second factor of the given RFC 8176 method (`otp`, `hwk`, `swk`).
+pub fn mfa_amr_with(first: &[String], method: &str) -> Vec<String> {
     let mut amr: Vec<String> = first.iter().filter(|m| *m != "mfa").cloned().collect();
-    for m in ["otp", "mfa"] {
+    for m in [method, "mfa"] {
         if !amr.iter().any(|x| x == m) {
             amr.push(m.into());
         }

@@ -60,6 +60,44 @@ impl Provider {
         }
     }
 
+    /// The second step of a login with a passkey: `assertion` is the ceremony started for this
+    /// login, `response` the browser's answer. Counts toward throttling like a code.
+    pub async fn verify_passkey_second_factor(
+        &self,
+        pending: &PendingLogin,
+        assertion: super::passkeys::PendingPasskeyAssertion,
+        response: &str,
+        ip: Option<&str>,
+    ) -> ProviderResult<Result<Authenticated, LoginFailure>> {
+        let user = match self.pending_user(pending).await? {
+            Ok(u) => u,
+            Err(f) => return Ok(Err(f)),
+        };
+        let attempt = match self.begin_attempt(&user.username, ip).await? {
+            Ok(a) => a,
+            Err(until) => {
+                self.attempt_refused(Some(user.id), ip, "passkey").await?;
+                return Ok(Err(LoginFailure::Throttled(until)));
+            }
+        };
+        match self
+            .finish_passkey_assertion(assertion, response, ip)
+            .await?
+        {
+            Ok(a) if a.user_id == user.id => {
+                self.attempt_succeeded(attempt).await?;
+                self.clear_user_failures(&user.username).await?;
+                Ok(Ok(self.complete_mfa_with(pending, a.method)))
+            }
+            _ => {
+                let failure = LoginFailure::BadPasskey;
+                self.attempt_failed(attempt, Some(user.id), ip, "passkey", failure.reason())
+                    .await?;
+                Ok(Err(failure))
+            }
+        }
+    }
+
     /// Check a TOTP or backup code for `user`, consuming it.
     pub(crate) async fn check_code(
         &self,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ACR_MFA, Authenticated, LoginStep, NextFactor, PendingLogin, mfa_amr};
+use super::{ACR_MFA, Authenticated, LoginStep, NextFactor, PendingLogin, mfa_amr_with};
 use crate::model::{Client, User};
 use crate::oidc::error::ProviderResult;
 use crate::provider::Provider;
@@ -30,6 +30,13 @@ pub struct MfaStatus {
 impl Provider {
     pub async fn totp_enabled(&self, user_id: Uuid) -> ProviderResult<bool> {
         Ok(self.store.get_totp(user_id).await?.is_some())
+    }
+
+    /// The user has a second factor to sign in with: an authenticator app, or a passkey
+    /// (while passkeys are on).
+    pub async fn has_second_factor(&self, user_id: Uuid) -> ProviderResult<bool> {
+        Ok(self.store.get_totp(user_id).await?.is_some()
+            || (self.passkeys_available() && !self.store.list_passkeys(user_id).await?.is_empty()))
     }
 
     pub async fn mfa_status(&self, user_id: Uuid) -> ProviderResult<MfaStatus> {
@@ -72,7 +79,7 @@ impl Provider {
         client: Option<&Client>,
         acr_values: &[String],
     ) -> ProviderResult<LoginStep> {
-        let next = if self.store.get_totp(user.id).await?.is_some() {
+        let next = if self.has_second_factor(user.id).await? {
             NextFactor::SecondFactor
         } else if self.mfa_required(user.id, client, acr_values).await? {
             NextFactor::Enroll
@@ -94,7 +101,7 @@ impl Provider {
 
     /// An existing password-only session must add a second factor (step-up).
     pub async fn step_up(&self, auth: &Authenticated) -> ProviderResult<PendingLogin> {
-        let next = if self.store.get_totp(auth.user_id).await?.is_some() {
+        let next = if self.has_second_factor(auth.user_id).await? {
             NextFactor::SecondFactor
         } else {
             NextFactor::Enroll
@@ -113,6 +120,11 @@ impl Provider {
 
     /// The authentication a completed second step produces. A step-up keeps the session's sid.
     pub fn complete_mfa(&self, pending: &PendingLogin) -> Authenticated {
+        self.complete_mfa_with(pending, "otp")
+    }
+
+    /// `complete_mfa` with the second factor's RFC 8176 method.
+    pub fn complete_mfa_with(&self, pending: &PendingLogin, method: &str) -> Authenticated {
         let (sid, first, upstream) = match &pending.step_up {
             Some(a) => (a.sid.clone(), a.amr.clone(), a.upstream.clone()),
             None => (random_token(), vec!["pwd".to_string()], None),
@@ -124,7 +136,7 @@ impl Provider {
             auth_time: now,
             login_at: now,
             epoch: pending.epoch,
-            amr: mfa_amr(&first),
+            amr: mfa_amr_with(&first, method),
             acr: ACR_MFA.into(),
             upstream,
         }

@@ -102,6 +102,7 @@ pub async fn code_form(
         StepPage::Elsewhere(redirect) => return Ok(redirect),
     };
     let page = CodePage {
+        user_id: pending.user_id,
         flow,
         backup: q.method.as_deref() == Some("backup"),
         step_up: pending.step_up.is_some(),
@@ -128,6 +129,7 @@ pub async fn code_submit(
     let flow = optional_flow(&s, &browser, flow_id).await?;
     let code = Secret::new(input.params.get("code").unwrap_or("").trim().to_string());
     let retry = |error: String, status| CodePage {
+        user_id: pending.user_id,
         flow: flow_id,
         backup,
         step_up: pending.step_up.is_some(),
@@ -152,6 +154,46 @@ pub async fn code_submit(
             s.metrics.login("failure", failure.reason());
             let page = retry(failure.message(), failure_status(failure));
             code_page(&s, &browser, page).await
+        }
+    }
+}
+
+/// POST /login/mfa/passkey: the browser's answer to the passkey offered on the code page.
+pub async fn passkey_submit(
+    State(s): State<AppState>,
+    browser: Browser,
+    ClientIp(ip): ClientIp,
+    CsrfForm(input): CsrfForm,
+) -> Result<Response, WebError> {
+    let flow_id = input.params.get("flow");
+    let pending = browser
+        .pending(s.provider.now())
+        .await?
+        .filter(|p| p.next == NextFactor::SecondFactor)
+        .ok_or_else(step_expired)?;
+    let flow = optional_flow(&s, &browser, flow_id).await?;
+    let retry = |failure: LoginFailure| CodePage {
+        user_id: pending.user_id,
+        flow: flow_id,
+        backup: false,
+        step_up: pending.step_up.is_some(),
+        error: Some(failure.message()),
+        status: failure_status(failure),
+    };
+    let credential = input.params.get("credential").unwrap_or("");
+    let Some(assertion) = browser.take_pending_assertion().await? else {
+        return code_page(&s, &browser, retry(LoginFailure::BadPasskey)).await;
+    };
+    match s
+        .provider
+        .verify_passkey_second_factor(&pending, assertion, credential, ip.as_deref())
+        .await
+        .inspect_err(|e| s.metrics.login_error(e))?
+    {
+        Ok(auth) => finish_login(&s, &browser, &auth, flow, &input, ip.as_deref()).await,
+        Err(failure) => {
+            s.metrics.login("failure", failure.reason());
+            code_page(&s, &browser, retry(failure)).await
         }
     }
 }

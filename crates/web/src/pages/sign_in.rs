@@ -108,6 +108,8 @@ pub async fn login_page(
 
 /// The second step's code form (a TOTP code, or a backup code).
 pub struct CodePage<'a> {
+    /// Whose login this is: their passkeys are offered first.
+    pub user_id: uuid::Uuid,
     pub flow: Option<&'a str>,
     pub backup: bool,
     pub step_up: bool,
@@ -118,6 +120,8 @@ pub struct CodePage<'a> {
 #[derive(Serialize)]
 struct CodeView {
     client: Option<ClientRef>,
+    /// `navigator.credentials.get()` options when the user has a passkey.
+    passkey_options: Option<serde_json::Value>,
     flow: String,
     backup: bool,
     step_up: bool,
@@ -144,8 +148,18 @@ pub async fn code_page(
         ("flow".to_string(), p.flow.unwrap_or("").to_string()),
         ("method".to_string(), other_method.to_string()),
     ];
+    // A fresh ceremony for every rendering: the previous challenge is replaced, so it answers
+    // at most once.
+    let passkey_options = match s.provider.start_passkey_second_factor(p.user_id).await? {
+        Some((options, pending)) => {
+            browser.set_pending_assertion(&pending).await?;
+            Some(options)
+        }
+        None => None,
+    };
     let view = CodeView {
         client: flow_client(s, browser, p.flow).await?,
+        passkey_options,
         flow: p.flow.unwrap_or("").to_string(),
         backup: p.backup,
         step_up: p.step_up,

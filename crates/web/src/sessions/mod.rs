@@ -26,6 +26,8 @@ pub const PENDING_KEY: &str = "pending_login";
 const PENDING_TOTP_KEY: &str = "pending_totp";
 /// A passkey registration between its two requests (challenge and verifier state).
 const PENDING_PASSKEY_KEY: &str = "pending_passkey";
+/// A passkey assertion offered by the second-step page.
+const PENDING_ASSERTION_KEY: &str = "pending_passkey_assertion";
 
 /// Extractor wrapping the tower-sessions `Session` with Lanyard's typed accessors.
 pub struct Browser(pub Session);
@@ -219,6 +221,21 @@ impl Browser {
         &self,
     ) -> Result<Option<lanyard_core::authn::passkeys::PendingPasskeyRegistration>, WebError> {
         Ok(self.0.remove(PENDING_PASSKEY_KEY).await?)
+    }
+
+    pub async fn set_pending_assertion(
+        &self,
+        p: &lanyard_core::authn::passkeys::PendingPasskeyAssertion,
+    ) -> Result<(), WebError> {
+        self.0.insert(PENDING_ASSERTION_KEY, p).await?;
+        Ok(())
+    }
+
+    /// The pending assertion, removed: a challenge answers once.
+    pub async fn take_pending_assertion(
+        &self,
+    ) -> Result<Option<lanyard_core::authn::passkeys::PendingPasskeyAssertion>, WebError> {
+        Ok(self.0.remove(PENDING_ASSERTION_KEY).await?)
     }
 
     /// Log out: the whole session row is deleted and the cookie removed.
