@@ -625,3 +625,90 @@ async fn a_passkey_is_offered_after_the_password_and_counts_as_mfa() {
     );
     assert!(!tokens.access_token().secret().is_empty());
 }
+
+#[tokio::test]
+async fn a_passkey_alone_signs_in_through_a_relying_party() {
+    use crate::mfa::{amr_of, code_from_redirect, web_rp};
+
+    let (app, origin) = app_with_passkeys().await;
+    let ada = app.user("ada").await;
+    let mut key = SoftKey::new(&origin);
+    registered(&app, &ada, &key).await;
+    let handle = app
+        .store
+        .webauthn_handle(ada.id, uuid::Uuid::new_v4())
+        .await
+        .unwrap();
+    let rp = web_rp(&app).await;
+
+    let mut b = app.browser();
+    let s = rp.start(&["profile"], &[]);
+    let first = b.get(&s.url).await;
+    let login = b.follow(first).await;
+    assert!(
+        login.body.contains("Sign in with a passkey"),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("autocomplete=\"username webauthn\""));
+    let options = page_options(&login);
+    assert_eq!(options["mediation"], "conditional");
+    let csrf = login.input("csrf_token").unwrap();
+    let flow = login.input("flow").unwrap_or_default();
+
+    // Without user verification it is no sign-in; the page offers a new challenge.
+    key.counter = 1;
+    let res = b
+        .post(
+            "/login/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                (
+                    "credential",
+                    &key.assert(&options, 0x01, Some(handle.as_bytes())),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 401);
+    assert!(res.body.contains("That passkey could not be verified"));
+
+    key.counter = 2;
+    let answer = key.assert(&page_options(&res), 0x05, Some(handle.as_bytes()));
+    let res = b
+        .post(
+            "/login/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("credential", &answer),
+            ],
+        )
+        .await;
+    let done = b.follow(res).await;
+    let code = code_from_redirect(&done, &s);
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let id_token = tokens.extra_fields().id_token().unwrap().to_string();
+    assert_eq!(amr_of(&id_token), vec!["hwk", "user", "mfa"]);
+    assert_eq!(jwt_claims(&id_token)["acr"], lanyard_core::authn::ACR_MFA);
+    assert_eq!(jwt_claims(&id_token)["sub"], ada.id.to_string());
+
+    // A disabled account cannot sign in with its passkey.
+    app.store
+        .set_disabled(ada.id, true, chrono::Utc::now())
+        .await
+        .unwrap();
+    let mut b = app.browser();
+    let login = b.get("/login").await;
+    key.counter = 3;
+    let answer = key.assert(&page_options(&login), 0x05, Some(handle.as_bytes()));
+    let csrf = login.input("csrf_token").unwrap();
+    let res = b
+        .post(
+            "/login/passkey",
+            &[("csrf_token", csrf.as_str()), ("credential", &answer)],
+        )
+        .await;
+    assert_eq!(res.status, 403);
+}

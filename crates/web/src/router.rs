@@ -100,6 +100,7 @@ fn browser_routes(state: &AppState) -> Router<AppState> {
             get(authorize::authorize).post(authorize::authorize),
         )
         .route("/login", get(login::page).post(login::submit))
+        .route("/login/passkey", post(login::passkey))
         .route(
             "/consent",
             get(authorize::consent_page).post(authorize::consent_submit),

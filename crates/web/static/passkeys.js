@@ -42,34 +42,55 @@
   document.querySelectorAll("[data-passkey-unsupported]").forEach(function (el) {
     el.hidden = supported;
   });
+  // One ceremony at a time: the autofill (conditional) request waits in the background and is
+  // cancelled when the user presses the button instead.
+  var pendingAutofill = null;
+  var run = function (form, conditional) {
+    var field = form.querySelector("input[name=credential]");
+    var status = form.querySelector("[data-passkey-status]");
+    var pk = Object.assign({}, options.publicKey, { challenge: bin(options.publicKey.challenge) });
+    var call;
+    if (form.dataset.passkey === "create") {
+      pk.user = Object.assign({}, pk.user, { id: bin(pk.user.id) });
+      pk.excludeCredentials = ids(pk.excludeCredentials);
+      call = navigator.credentials.create({ publicKey: pk });
+    } else {
+      pk.allowCredentials = ids(pk.allowCredentials);
+      var request = { publicKey: pk };
+      if (conditional) {
+        pendingAutofill = new AbortController();
+        request.mediation = "conditional";
+        request.signal = pendingAutofill.signal;
+      }
+      call = navigator.credentials.get(request);
+    }
+    if (status && !conditional) status.textContent = "Follow your browser's instructions…";
+    call.then(function (cred) {
+      field.value = answer(cred);
+      form.submit();
+    }, function (err) {
+      if (conditional || !status || (err && err.name === "AbortError")) return;
+      status.textContent = err && err.name === "NotAllowedError"
+        ? "The passkey dialog was closed or timed out. Try again."
+        : "Your browser could not use a passkey here (" + (err && err.name) + ").";
+    });
+  };
   document.querySelectorAll("form[data-passkey]").forEach(function (form) {
     var button = form.querySelector("[data-passkey-button]");
-    var status = form.querySelector("[data-passkey-status]");
     if (button) button.hidden = !supported;
     form.addEventListener("submit", function (event) {
-      var field = form.querySelector("input[name=credential]");
-      if (field.value) return;
+      if (form.querySelector("input[name=credential]").value) return;
       event.preventDefault();
       if (!supported) return;
-      var pk = Object.assign({}, options.publicKey, { challenge: bin(options.publicKey.challenge) });
-      var call;
-      if (form.dataset.passkey === "create") {
-        pk.user = Object.assign({}, pk.user, { id: bin(pk.user.id) });
-        pk.excludeCredentials = ids(pk.excludeCredentials);
-        call = navigator.credentials.create({ publicKey: pk });
-      } else {
-        pk.allowCredentials = ids(pk.allowCredentials);
-        call = navigator.credentials.get({ publicKey: pk });
-      }
-      if (status) status.textContent = "Follow your browser's instructions…";
-      call.then(function (cred) {
-        field.value = answer(cred);
-        form.submit();
-      }, function (err) {
-        if (status) status.textContent = err && err.name === "NotAllowedError"
-          ? "The passkey dialog was closed or timed out. Try again."
-          : "Your browser could not use a passkey here (" + (err && err.name) + ").";
-      });
+      if (pendingAutofill) { pendingAutofill.abort(); pendingAutofill = null; }
+      run(form, false);
     });
+    // The passkey in the username field's autofill (WebAuthn L3 conditional mediation).
+    if (supported && form.hasAttribute("data-passkey-conditional") &&
+        PublicKeyCredential.isConditionalMediationAvailable) {
+      PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
+        if (ok) run(form, true);
+      });
+    }
   });
 })();

@@ -128,7 +128,7 @@ impl LoginFailure {
             Self::Disabled => "This account is disabled. Contact your administrator.".into(),
             Self::BadCode => "That code is not valid. Try again with a new code.".into(),
             Self::BadPasskey => {
-                "That passkey could not be verified. Try again, or use a code instead.".into()
+                "That passkey could not be verified. Try again, or sign in another way.".into()
             }
             Self::Throttled(_) => {
                 "Too many failed attempts. Wait a few minutes, then try again.".into()

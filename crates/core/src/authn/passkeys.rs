@@ -481,6 +481,43 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// A whole sign-in with a discoverable passkey: the assertion names its user (through the
+    /// random user handle), and passkeys always require user verification, so the result is
+    /// multi-factor by itself (RFC 8176: the key, `user` presence and verification, `mfa`). A
+    /// disabled account is refused like at the password step.
+    pub async fn passwordless_login(
+        &self,
+        assertion: PendingPasskeyAssertion,
+        response: &str,
+        ip: Option<&str>,
+    ) -> ProviderResult<Result<crate::authn::Authenticated, crate::authn::LoginFailure>> {
+        use crate::authn::LoginFailure;
+        if !matches!(assertion, PendingPasskeyAssertion::Passwordless { .. }) {
+            return Ok(Err(LoginFailure::BadPasskey));
+        }
+        let verified = match self
+            .finish_passkey_assertion(assertion, response, ip)
+            .await?
+        {
+            Ok(v) => v,
+            Err(_) => return Ok(Err(LoginFailure::BadPasskey)),
+        };
+        let user = match self.store.get_user(verified.user_id).await? {
+            Some(u) if !u.disabled => u,
+            Some(_) => return Ok(Err(LoginFailure::Disabled)),
+            None => return Ok(Err(LoginFailure::BadPasskey)),
+        };
+        self.clear_user_failures(&user.username).await?;
+        let first = self.authenticated(&user);
+        Ok(Ok(crate::authn::Authenticated {
+            amr: vec![verified.method.into(), "user".into(), "mfa".into()],
+            acr: crate::authn::ACR_MFA.into(),
+            ..first
+        }))
+    }
+}
+
 /// The passkey is the user's last second factor, which a policy requires: it stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastFactor;

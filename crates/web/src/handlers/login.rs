@@ -91,3 +91,36 @@ pub async fn submit(
         LoginStep::Pending(pending) => to_second_step(&browser, &pending, flow_id).await,
     }
 }
+
+/// POST /login/passkey: a passwordless sign-in with a discoverable passkey (the button, or the
+/// username field's autofill).
+pub async fn passkey(
+    State(s): State<AppState>,
+    browser: Browser,
+    ClientIp(ip): ClientIp,
+    CsrfForm(input): CsrfForm,
+) -> Result<Response, WebError> {
+    let flow_id = input.params.get("flow");
+    let flow = optional_flow(&s, &browser, flow_id).await?;
+    let credential = input.params.get("credential").unwrap_or("");
+    let result = match browser.take_pending_assertion().await? {
+        Some(assertion) => s
+            .provider
+            .passwordless_login(assertion, credential, ip.as_deref())
+            .await
+            .inspect_err(|e| s.metrics.login_error(e))?,
+        None => Err(LoginFailure::BadPasskey),
+    };
+    match result {
+        Ok(auth) => finish_login(&s, &browser, &auth, flow, &input, ip.as_deref()).await,
+        Err(failure) => {
+            s.metrics.login("failure", failure.reason());
+            let status = match failure {
+                LoginFailure::Disabled => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let message = failure.message();
+            login_page(&s, &browser, flow_id, "", Some(&message), status).await
+        }
+    }
+}

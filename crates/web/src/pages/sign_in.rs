@@ -24,6 +24,8 @@ pub struct LoginPage {
     pub flow: String,
     pub action: &'static str,
     pub upstreams: Vec<UpstreamButton>,
+    /// Options for a passwordless sign-in (button and username autofill), when passkeys are on.
+    pub passkey_options: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -101,6 +103,13 @@ pub async fn login_page(
         flow: flow.unwrap_or("").to_string(),
         action: "/login",
         upstreams,
+        passkey_options: match s.provider.start_passwordless()? {
+            Ok((options, pending)) => {
+                browser.set_pending_assertion(&pending).await?;
+                Some(options)
+            }
+            Err(_) => None,
+        },
     };
     let csrf = browser.csrf_token().await?;
     s.templates.page(status, &page, &csrf, None)
