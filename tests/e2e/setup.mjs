@@ -33,10 +33,12 @@ async function waitFor(url) {
 }
 
 /// Start Lanyard, the relying party and Chromium. `users`: [{ username, password, email, name }].
-export async function start(users) {
+/// `host`: the issuer's host name; passkeys need a domain name such as `localhost` (WebAuthn
+/// relying-party ids cannot be IP addresses).
+export async function start(users, { host = "127.0.0.1" } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "lanyard-e2e-"));
   const [port, rpPort] = [await freePort(), await freePort()];
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://${host}:${port}`;
   const rpUrl = `http://127.0.0.1:${rpPort}`;
   const config = join(dir, "lanyard.toml");
   writeFileSync(

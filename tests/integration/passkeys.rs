@@ -570,6 +570,10 @@ async fn a_passkey_is_offered_after_the_password_and_counts_as_mfa() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Use a passkey"), "{}", page.body);
     assert!(page.body.contains("/static/passkeys.js"));
+    assert!(
+        !page.body.contains("Authentication code"),
+        "no authenticator app, so no code form"
+    );
     let options = page_options(&page);
     let stranger = SoftKey::new(&origin);
     let csrf = page.input("csrf_token").unwrap();

@@ -131,6 +131,8 @@ struct CodeView {
     client: Option<ClientRef>,
     /// `navigator.credentials.get()` options when the user has a passkey.
     passkey_options: Option<serde_json::Value>,
+    /// The user has an authenticator app (and so backup codes): the code form is offered.
+    codes: bool,
     flow: String,
     backup: bool,
     step_up: bool,
@@ -169,6 +171,7 @@ pub async fn code_page(
     let view = CodeView {
         client: flow_client(s, browser, p.flow).await?,
         passkey_options,
+        codes: s.provider.totp_enabled(p.user_id).await?,
         flow: p.flow.unwrap_or("").to_string(),
         backup: p.backup,
         step_up: p.step_up,
