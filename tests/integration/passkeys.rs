@@ -716,3 +716,70 @@ async fn a_passkey_alone_signs_in_through_a_relying_party() {
         .await;
     assert_eq!(res.status, 403);
 }
+
+#[tokio::test]
+async fn forced_enrollment_may_add_a_passkey_instead_of_an_app() {
+    use crate::mfa::{amr_of, code_from_redirect, password_step, web_rp};
+
+    let app = TestApp::spawn_with(|s| {
+        s.webauthn = lanyard_config::WebauthnSettings::On {
+            rp_id: RP_ID.into(),
+            rp_name: "Lanyard tests".into(),
+            origins: vec![url::Url::parse("http://localhost:8080").unwrap()],
+        };
+        s.mfa.require_for_all = true;
+    })
+    .await;
+    let ada = app.user("ada").await;
+    let key = SoftKey::new("http://localhost:8080");
+    let rp = web_rp(&app).await;
+    let mut b = app.browser();
+    let s = rp.start(&["profile"], &[]);
+    let page = password_step(&mut b, &s, "ada").await;
+    assert!(
+        page.body.contains("Set up an authenticator app"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Create a passkey"));
+    let csrf = page.input("csrf_token").unwrap();
+    let flow = page.input("flow").unwrap_or_default();
+
+    // A bad answer leaves the user at the enrollment step, with a new ceremony.
+    let bad = b
+        .post(
+            "/login/enroll/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("credential", "{}"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(app.store.list_passkeys(ada.id).await.unwrap().is_empty());
+
+    let answer = key.register(&page_options(&bad));
+    let res = b
+        .post(
+            "/login/enroll/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("credential", &answer),
+            ],
+        )
+        .await;
+    let done = b.follow(res).await;
+    let code = code_from_redirect(&done, &s);
+    let tokens = rp.exchange(&code, s.verifier).await.unwrap();
+    let id_token = tokens.extra_fields().id_token().unwrap().to_string();
+    assert_eq!(amr_of(&id_token), vec!["pwd", "hwk", "mfa"]);
+    assert_eq!(app.store.list_passkeys(ada.id).await.unwrap().len(), 1);
+
+    // From now on the passkey is her second factor.
+    let mut b = app.browser();
+    let s = rp.start(&["profile"], &[]);
+    let page = password_step(&mut b, &s, "ada").await;
+    assert!(page.body.contains("Use a passkey"), "{}", page.body);
+}

@@ -115,6 +115,7 @@ fn browser_routes(state: &AppState) -> Router<AppState> {
             "/login/enroll",
             get(second_step::enroll_form).post(second_step::enroll_submit),
         )
+        .route("/login/enroll/passkey", post(second_step::enroll_passkey))
         .route("/login/continue", get(second_step::continue_flow))
         .route("/federation/{name}/start", get(federation::start))
         .route("/federation/{name}/callback", get(federation::callback))

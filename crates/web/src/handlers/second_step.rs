@@ -286,6 +286,63 @@ pub async fn enroll_submit(
     backup_codes_page(&s, &browser, &codes, &continue_url, heading).await
 }
 
+/// POST /login/enroll/passkey: a policy-forced enrollment answered with a new passkey; the
+/// login completes with MFA.
+pub async fn enroll_passkey(
+    State(s): State<AppState>,
+    browser: Browser,
+    ClientIp(ip): ClientIp,
+    CsrfForm(input): CsrfForm,
+) -> Result<Response, WebError> {
+    let flow_id = input.params.get("flow");
+    let (pending, user) = pending_at(&s, &browser, NextFactor::Enroll).await?;
+    let flow = optional_flow(&s, &browser, flow_id).await?;
+    let back = see_other(&second_step_url(NextFactor::Enroll, flow_id));
+    let Some(registration) = browser.take_pending_passkey().await? else {
+        return Ok(back);
+    };
+    let ip = ip.as_deref();
+    if !pending.fresh
+        && let Err(message) = password_check(&s, &user, &input, ip).await?
+    {
+        return enroll_again(&s, &browser, &user, flow_id, &pending, message).await;
+    }
+    let credential = input.params.get("credential").unwrap_or("");
+    let name = input.params.get("name");
+    let added = s
+        .provider
+        .finish_passkey_registration(&user, registration, credential, name, ip)
+        .await?;
+    let Ok(passkey) = added else {
+        let message = "Your browser's answer could not be verified. Try again.";
+        return enroll_again(&s, &browser, &user, flow_id, &pending, message).await;
+    };
+    let method = lanyard_core::authn::passkeys::passkey_method(passkey.backup_eligible);
+    let auth = s.provider.complete_mfa_with(&pending, method);
+    browser
+        .end_other_sessions(&s.provider, user.id, "passkey_added")
+        .await?;
+    finish_login(&s, &browser, &auth, flow, &input, ip).await
+}
+
+/// The forced-enrollment page again, with `message` (and a new passkey ceremony).
+async fn enroll_again(
+    s: &AppState,
+    browser: &Browser,
+    user: &User,
+    flow: Option<&str>,
+    pending: &PendingLogin,
+    message: &'static str,
+) -> Result<Response, WebError> {
+    let totp = pending_totp_for(s, browser, user).await?;
+    let page = EnrollPage {
+        error: Some(message),
+        status: StatusCode::BAD_REQUEST,
+        ..login_enroll_page(user, &totp, flow, !pending.fresh)
+    };
+    enroll_page(s, browser, page).await
+}
+
 /// Where the backup codes page continues: the application's flow, now with a fresh login.
 async fn continue_after_codes(
     browser: &Browser,

@@ -248,6 +248,8 @@ struct EnrollView<'a> {
     needs_password: bool,
     error: Option<&'a str>,
     restart_url: String,
+    /// A policy-forced enrollment may add a passkey instead: its creation options.
+    passkey_options: Option<serde_json::Value>,
 }
 
 impl Page for EnrollView<'_> {
@@ -273,6 +275,16 @@ pub async fn enroll_page(
         needs_password: p.needs_password,
         error: p.error,
         restart_url: login_url(p.flow),
+        passkey_options: match p.required {
+            true => match s.provider.start_passkey_registration(p.user).await? {
+                Ok((options, pending)) => {
+                    browser.set_pending_passkey(&pending).await?;
+                    Some(options)
+                }
+                Err(_) => None,
+            },
+            false => None,
+        },
     };
     let csrf = browser.csrf_token().await?;
     // A login stopped by policy is not signed in yet: no header user.
