@@ -18,6 +18,8 @@ struct SoftKey {
     cred_id: Vec<u8>,
     counter: u32,
     origin: String,
+    /// The authenticator model it reports (zeroes: none).
+    aaguid: [u8; 16],
 }
 
 fn cbor_bytes(b: &[u8]) -> Vec<u8> {
@@ -59,6 +61,7 @@ impl SoftKey {
             cred_id: uuid::Uuid::new_v4().as_bytes().to_vec(),
             counter: 0,
             origin: origin.into(),
+            aaguid: [0; 16],
         }
     }
 
@@ -92,7 +95,7 @@ impl SoftKey {
     fn register(&self, options: &Value) -> String {
         let client_data = self.client_data("webauthn.create", options);
         let mut auth = self.auth_data(0x01 | 0x04 | 0x40);
-        auth.extend_from_slice(&[0; 16]); // aaguid
+        auth.extend_from_slice(&self.aaguid);
         auth.extend_from_slice(&(self.cred_id.len() as u16).to_be_bytes());
         auth.extend_from_slice(&self.cred_id);
         // COSE_Key: {1: 2 (EC2), 3: -7 (ES256), -1: 1 (P-256), -2: x, -3: y}
@@ -255,6 +258,31 @@ async fn a_registered_passkey_signs_in_as_a_second_factor_and_without_a_password
 }
 
 #[tokio::test]
+async fn an_unnamed_passkey_is_named_after_its_authenticator() {
+    let (app, origin) = app_with_passkeys().await;
+    let p = &app.app.state.provider;
+    let alice = app.user("alice").await;
+    let mut hello = SoftKey::new(&origin);
+    hello.aaguid = *uuid::Uuid::from_u128(0x08987058_cadc_4b81_b6e1_30de50dcbe96).as_bytes();
+    let unknown = SoftKey::new(&origin);
+    for key in [&hello, &unknown] {
+        let (options, pending) = p.start_passkey_registration(&alice).await.unwrap().unwrap();
+        p.finish_passkey_registration(&alice, pending, &key.register(&options), Some(" "), None)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let names: Vec<String> = p
+        .list_passkeys(alice.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, vec!["Windows Hello", "Passkey"]);
+}
+
+#[tokio::test]
 async fn a_counter_that_goes_back_is_refused_and_audited() {
     let (app, origin) = app_with_passkeys().await;
     let p = &app.app.state.provider;
@@ -343,6 +371,7 @@ async fn wrong_user_no_verification_other_origin_and_a_duplicate_are_refused() {
         jwk: key.jwk.clone(),
         cred_id: key.cred_id.clone(),
         counter: 2,
+        aaguid: [0; 16],
     };
     let answer = phished.assert(&options, 0x05, None);
     assert_eq!(
