@@ -812,3 +812,49 @@ async fn forced_enrollment_may_add_a_passkey_instead_of_an_app() {
     let page = password_step(&mut b, &s, "ada").await;
     assert!(page.body.contains("Use a passkey"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_current_code_confirms_adding_a_passkey_too() {
+    let (app, origin) = app_with_passkeys().await;
+    let alice = app.user("alice").await;
+    let mut b = app.browser();
+    b.login("alice").await;
+    let (totp_key, _) = crate::mfa::enroll(&app, &mut b).await;
+    app.clock.advance(chrono::Duration::seconds(30));
+
+    let page = b.get("/account/passkeys/new").await;
+    assert!(
+        page.body.contains("name=\"code\""),
+        "the code field is offered"
+    );
+    let csrf = page.input("csrf_token").unwrap();
+    let key = SoftKey::new(&origin);
+    let wrong = b
+        .post(
+            "/account/passkeys",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("credential", &key.register(&page_options(&page))),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("That password or code is not correct"));
+    let code = totp_code(&totp_key, lanyard_core::clock::Clock::now(&app.clock));
+    let added = b
+        .post(
+            "/account/passkeys",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("credential", &key.register(&page_options(&wrong))),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(
+        added.location().as_deref(),
+        Some("/account?notice=passkey_added#passkeys")
+    );
+    assert_eq!(app.store.list_passkeys(alice.id).await.unwrap().len(), 1);
+}

@@ -1,4 +1,4 @@
-//! The account page's passkeys: add (after the password), rename, remove (after the password or
+//! The account page's passkeys: add (after the password or a current code), rename, remove (after the password or
 //! a current code). Adding or removing one ends the user's other sessions, as a TOTP change does.
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::error::WebError;
 use crate::extract::{CsrfForm, SignedIn};
 use crate::input::ClientIp;
-use crate::journey::{password_check, reauthenticate, see_other};
+use crate::journey::{proof_check, reauthenticate, see_other};
 use crate::pages::{PasskeyAddPage, passkey_add_page};
 use crate::sessions::Browser;
 use crate::state::AppState;
@@ -44,6 +44,8 @@ async fn fresh_page(
     let page = PasskeyAddPage {
         account: &user.username,
         options,
+        has_password: user.password_hash.is_some(),
+        has_codes: s.provider.totp_enabled(user.id).await?,
         error,
     };
     passkey_add_page(s, browser, &page, status).await
@@ -58,7 +60,7 @@ pub async fn add_form(
     fresh_page(&s, &browser, &user, None, StatusCode::OK).await
 }
 
-/// POST /account/passkeys: the browser's answer, the name and the password.
+/// POST /account/passkeys: the browser's answer, the name and the password or a code.
 pub async fn add_submit(
     State(s): State<AppState>,
     browser: Browser,
@@ -69,7 +71,7 @@ pub async fn add_submit(
     let Some(pending) = browser.take_pending_passkey().await? else {
         return Ok(see_other("/account/passkeys/new"));
     };
-    if let Err(message) = password_check(&s, &user, &input, ip.as_deref()).await? {
+    if let Err(message) = proof_check(&s, &user, &input, ip.as_deref()).await? {
         return fresh_page(&s, &browser, &user, Some(message), StatusCode::UNAUTHORIZED).await;
     }
     let credential = input.params.get("credential").unwrap_or("");

@@ -15,7 +15,7 @@ use lanyard_core::oidc::params::with_query;
 use serde_json::json;
 
 pub use answer::{host_of, respond_error, respond_to_client};
-pub use reauth::{password_check, reauthenticate};
+pub use reauth::{password_check, proof_check, reauthenticate};
 pub use sign_out::{leave_after_logout, sign_out};
 
 use crate::error::WebError;

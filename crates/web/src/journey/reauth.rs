@@ -45,6 +45,28 @@ pub async fn reauthenticate(
     })
 }
 
+/// The password or a current code typed on a page (adding a passkey). `Err` is the message for
+/// the page, which does not say which of the two was wrong.
+pub async fn proof_check(
+    s: &AppState,
+    user: &User,
+    input: &Input,
+    ip: Option<&str>,
+) -> Result<Result<(), &'static str>, WebError> {
+    let Some(proof) = proof(input) else {
+        return Ok(Err(
+            "Enter your password or a current code to confirm it's you.",
+        ));
+    };
+    Ok(match s.provider.verify_proof(user, proof, ip).await? {
+        Ok(()) => Ok(()),
+        Err(LoginFailure::Throttled(_)) => {
+            Err("Too many failed attempts. Wait a few minutes, then try again.")
+        }
+        Err(_) => Err("That password or code is not correct. Nothing was changed."),
+    })
+}
+
 /// The password typed with an enrollment confirmation. `Err` is the message for the page.
 pub async fn password_check(
     s: &AppState,

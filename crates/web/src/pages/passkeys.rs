@@ -15,6 +15,9 @@ pub struct PasskeyAddPage<'a> {
     pub account: &'a str,
     /// `navigator.credentials.create()` options, read by `static/passkeys.js`.
     pub options: serde_json::Value,
+    /// Which proofs the user can give: the password, a code from an authenticator app.
+    pub has_password: bool,
+    pub has_codes: bool,
     pub error: Option<&'static str>,
 }
 
