@@ -1,8 +1,10 @@
 //! Authentication of end users: the login state machine and one verifier per factor.
+mod aaguid;
 pub(crate) mod attempts;
 pub mod backup;
 pub(crate) mod enrollment;
 mod login;
+mod passkey_assertion;
 pub mod passkeys;
 pub mod password;
 mod second_factor;

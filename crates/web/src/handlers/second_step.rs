@@ -48,17 +48,26 @@ pub struct StepQuery {
     method: Option<String>,
 }
 
+/// The pending login of this browser at step `next`, or the "sign in again" page.
+async fn pending_step(
+    s: &AppState,
+    browser: &Browser,
+    next: NextFactor,
+) -> Result<PendingLogin, WebError> {
+    browser
+        .pending(s.provider.now())
+        .await?
+        .filter(|p| p.next == next)
+        .ok_or_else(step_expired)
+}
+
 /// The pending login of this browser at step `next`, with its (still enabled) user.
 async fn pending_at(
     s: &AppState,
     browser: &Browser,
     next: NextFactor,
 ) -> Result<(PendingLogin, User), WebError> {
-    let pending = browser
-        .pending(s.provider.now())
-        .await?
-        .filter(|p| p.next == next)
-        .ok_or_else(step_expired)?;
+    let pending = pending_step(s, browser, next).await?;
     let user = s
         .provider
         .active_user(pending.user_id)
@@ -121,11 +130,7 @@ pub async fn code_submit(
 ) -> Result<Response, WebError> {
     let flow_id = input.params.get("flow");
     let backup = input.params.get("method") == Some("backup");
-    let pending = browser
-        .pending(s.provider.now())
-        .await?
-        .filter(|p| p.next == NextFactor::SecondFactor)
-        .ok_or_else(step_expired)?;
+    let pending = pending_step(&s, &browser, NextFactor::SecondFactor).await?;
     let flow = optional_flow(&s, &browser, flow_id).await?;
     let code = Secret::new(input.params.get("code").unwrap_or("").trim().to_string());
     let retry = |error: String, status| CodePage {
@@ -166,11 +171,7 @@ pub async fn passkey_submit(
     CsrfForm(input): CsrfForm,
 ) -> Result<Response, WebError> {
     let flow_id = input.params.get("flow");
-    let pending = browser
-        .pending(s.provider.now())
-        .await?
-        .filter(|p| p.next == NextFactor::SecondFactor)
-        .ok_or_else(step_expired)?;
+    let pending = pending_step(&s, &browser, NextFactor::SecondFactor).await?;
     let flow = optional_flow(&s, &browser, flow_id).await?;
     let retry = |failure: LoginFailure| CodePage {
         user_id: pending.user_id,
