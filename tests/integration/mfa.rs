@@ -904,7 +904,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Every byte the database holds: the SQLite file and its WAL, or `pg_dump` output.
-async fn dump_database(app: &TestApp) -> Vec<u8> {
+pub(crate) async fn dump_database(app: &TestApp) -> Vec<u8> {
     if let Some(path) = app.db_url.strip_prefix("sqlite://") {
         let mut out = std::fs::read(path).unwrap();
         if let Ok(wal) = std::fs::read(format!("{path}-wal")) {

@@ -3,6 +3,7 @@
 //! verification path of webauthn-rs and the store's counter check run for real.
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use lanyard_core::authn::LoginFailure;
 use lanyard_core::authn::passkeys::PasskeyFailure;
 use lanyard_core::model::User;
 use serde_json::{Value, json};
@@ -18,6 +19,8 @@ struct SoftKey {
     cred_id: Vec<u8>,
     counter: u32,
     origin: String,
+    /// The relying party id it signs for (its hash opens the authenticator data).
+    rp_id: &'static str,
     /// The authenticator model it reports (zeroes: none).
     aaguid: [u8; 16],
 }
@@ -61,6 +64,7 @@ impl SoftKey {
             cred_id: uuid::Uuid::new_v4().as_bytes().to_vec(),
             counter: 0,
             origin: origin.into(),
+            rp_id: RP_ID,
             aaguid: [0; 16],
         }
     }
@@ -80,7 +84,7 @@ impl SoftKey {
 
     /// Flags UP | UV (| AT), plus the counter.
     fn auth_data(&self, flags: u8) -> Vec<u8> {
-        let mut d = Sha256::digest(RP_ID.as_bytes()).to_vec();
+        let mut d = Sha256::digest(self.rp_id.as_bytes()).to_vec();
         d.push(flags);
         d.extend_from_slice(&self.counter.to_be_bytes());
         d
@@ -144,15 +148,16 @@ impl SoftKey {
     }
 }
 
+fn passkeys_on(s: &mut lanyard_config::Settings) {
+    s.webauthn = lanyard_config::WebauthnSettings::On {
+        rp_id: RP_ID.into(),
+        rp_name: "Lanyard tests".into(),
+        origins: vec![url::Url::parse("http://localhost:8080").unwrap()],
+    };
+}
+
 async fn app_with_passkeys() -> (TestApp, String) {
-    let app = TestApp::spawn_with(|s| {
-        s.webauthn = lanyard_config::WebauthnSettings::On {
-            rp_id: RP_ID.into(),
-            rp_name: "Lanyard tests".into(),
-            origins: vec![url::Url::parse("http://localhost:8080").unwrap()],
-        };
-    })
-    .await;
+    let app = TestApp::spawn_with(passkeys_on).await;
     (app, "http://localhost:8080".into())
 }
 
@@ -371,6 +376,7 @@ async fn wrong_user_no_verification_other_origin_and_a_duplicate_are_refused() {
         jwk: key.jwk.clone(),
         cred_id: key.cred_id.clone(),
         counter: 2,
+        rp_id: RP_ID,
         aaguid: [0; 16],
     };
     let answer = phished.assert(&options, 0x05, None);
@@ -379,6 +385,60 @@ async fn wrong_user_no_verification_other_origin_and_a_duplicate_are_refused() {
             .await
             .unwrap(),
         Err(PasskeyFailure::Rejected)
+    );
+
+    // Nor does one signed for another relying party id, even from the right origin.
+    let (options, pending) = p
+        .start_passkey_second_factor(alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let elsewhere = SoftKey {
+        rp_id: "evil.example",
+        ..phished
+    };
+    let answer = elsewhere.assert(&options, 0x05, None);
+    assert_eq!(
+        p.finish_passkey_assertion(pending, &answer, None)
+            .await
+            .unwrap(),
+        Err(PasskeyFailure::Rejected)
+    );
+    let elsewhere = SoftKey {
+        origin: origin.clone(),
+        ..elsewhere
+    };
+    let (options, pending) = p
+        .start_passkey_second_factor(alice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = elsewhere.assert(&options, 0x05, None);
+    assert_eq!(
+        p.finish_passkey_assertion(pending, &answer, None)
+            .await
+            .unwrap(),
+        Err(PasskeyFailure::Rejected)
+    );
+
+    // A passkey removed while a ceremony was open no longer signs in.
+    let (options, pending) = p
+        .start_passkey_second_factor(bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let bobs_id = p.list_passkeys(bob.id).await.unwrap()[0].id;
+    assert_eq!(
+        p.remove_passkey(&bob, bobs_id, None).await.unwrap(),
+        Ok(true)
+    );
+    bobs.counter = 2;
+    let answer = bobs.assert(&options, 0x05, None);
+    assert_eq!(
+        p.finish_passkey_assertion(pending, &answer, None)
+            .await
+            .unwrap(),
+        Err(PasskeyFailure::Unknown)
     );
 
     // Registering the same authenticator twice is refused.
@@ -502,6 +562,8 @@ async fn the_account_page_adds_renames_and_removes_passkeys() {
     );
 
     let id = stored[0].id.to_string();
+    let mut other = app.browser();
+    other.login("alice").await;
     let renamed = b
         .post(
             "/account/passkeys/rename",
@@ -520,6 +582,14 @@ async fn the_account_page_adds_renames_and_removes_passkeys() {
         app.store.list_passkeys(alice.id).await.unwrap()[0].name,
         "Work laptop"
     );
+    assert_eq!(
+        other.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "renaming a passkey signs out the other sessions"
+    );
+    assert_eq!(b.get("/account").await.status, 200, "but not this one");
+    let mut other = app.browser();
+    other.login("alice").await;
 
     let refused = b
         .post(
@@ -548,6 +618,11 @@ async fn the_account_page_adds_renames_and_removes_passkeys() {
         Some("/account?notice=passkey_removed#passkeys")
     );
     assert!(app.store.list_passkeys(alice.id).await.unwrap().is_empty());
+    assert_eq!(
+        other.get("/account").await.location().as_deref(),
+        Some("/login"),
+        "removing a passkey signs out the other sessions"
+    );
 }
 
 #[tokio::test]
@@ -707,8 +782,25 @@ async fn a_passkey_alone_signs_in_through_a_relying_party() {
     assert_eq!(res.status, 401);
     assert!(res.body.contains("That passkey could not be verified"));
 
+    // The challenge that answer used is spent: a verified answer to it is refused too.
     key.counter = 2;
-    let answer = key.assert(&page_options(&res), 0x05, Some(handle.as_bytes()));
+    let replayed = b
+        .post(
+            "/login/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                (
+                    "credential",
+                    &key.assert(&options, 0x05, Some(handle.as_bytes())),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(replayed.status, 401, "a spent challenge is refused");
+
+    key.counter = 3;
+    let answer = key.assert(&page_options(&replayed), 0x05, Some(handle.as_bytes()));
     let res = b
         .post(
             "/login/passkey",
@@ -734,7 +826,7 @@ async fn a_passkey_alone_signs_in_through_a_relying_party() {
         .unwrap();
     let mut b = app.browser();
     let login = b.get("/login").await;
-    key.counter = 3;
+    key.counter = 4;
     let answer = key.assert(&page_options(&login), 0x05, Some(handle.as_bytes()));
     let csrf = login.input("csrf_token").unwrap();
     let res = b
@@ -857,4 +949,100 @@ async fn a_current_code_confirms_adding_a_passkey_too() {
         Some("/account?notice=passkey_added#passkeys")
     );
     assert_eq!(app.store.list_passkeys(alice.id).await.unwrap().len(), 1);
+}
+
+/// A passwordless sign-in names no account until it is verified, so failures count against the
+/// client address: once it has spent its budget, even a good passkey from there waits, while
+/// another address is not affected.
+#[tokio::test]
+async fn failed_passwordless_sign_ins_are_throttled_per_address() {
+    let app = TestApp::spawn_with(|s| {
+        passkeys_on(s);
+        s.lockout.ip_max_failures = 3;
+    })
+    .await;
+    let p = &app.app.state.provider;
+    let ada = app.user("ada").await;
+    let mut key = SoftKey::new("http://localhost:8080");
+    registered(&app, &ada, &key).await;
+    let handle = app
+        .store
+        .webauthn_handle(ada.id, uuid::Uuid::new_v4())
+        .await
+        .unwrap();
+    let stranger = SoftKey::new("http://localhost:8080");
+    let (attacker, neighbour) = (Some("203.0.113.7"), Some("198.51.100.2"));
+
+    for _ in 0..3 {
+        let (options, pending) = p.start_passwordless().unwrap().unwrap();
+        let answer = stranger.assert(&options, 0x05, Some(handle.as_bytes()));
+        let failed = p
+            .passwordless_login(pending, &answer, attacker)
+            .await
+            .unwrap();
+        assert_eq!(failed.unwrap_err(), LoginFailure::BadPasskey);
+    }
+    key.counter = 1;
+    let (options, pending) = p.start_passwordless().unwrap().unwrap();
+    let answer = key.assert(&options, 0x05, Some(handle.as_bytes()));
+    let waits = p
+        .passwordless_login(pending, &answer, attacker)
+        .await
+        .unwrap();
+    assert!(
+        matches!(waits, Err(LoginFailure::Throttled(_))),
+        "{waits:?}"
+    );
+    assert_eq!(
+        p.list_passkeys(ada.id).await.unwrap()[0].counter,
+        0,
+        "a throttled attempt is not even checked"
+    );
+
+    let (options, pending) = p.start_passwordless().unwrap().unwrap();
+    let answer = key.assert(&options, 0x05, Some(handle.as_bytes()));
+    let signed_in = p
+        .passwordless_login(pending, &answer, neighbour)
+        .await
+        .unwrap();
+    assert_eq!(signed_in.unwrap().user_id, ada.id);
+    let failed = app
+        .store
+        .list_audit(&lanyard_core::model::AuditFilter {
+            kind: Some("login_failed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 3);
+    assert!(failed.iter().all(|e| e.detail["method"] == "passkey"));
+}
+
+/// The database keeps a passkey's public key and counter, never anything private: the
+/// authenticator's private key cannot be in it, and neither can the user id or username in
+/// place of the random WebAuthn user handle.
+#[tokio::test]
+async fn a_database_dump_holds_no_private_passkey_material() {
+    let (app, origin) = app_with_passkeys().await;
+    let ada = app.user("ada").await;
+    let key = SoftKey::new(&origin);
+    registered(&app, &ada, &key).await;
+    let handle = app
+        .store
+        .webauthn_handle(ada.id, uuid::Uuid::new_v4())
+        .await
+        .unwrap();
+    assert_ne!(handle, ada.id, "the handle is random, not the user id");
+
+    let dump = crate::mfa::dump_database(&app).await;
+    let found = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);
+    // Control: the passkey's row is in the dump (a search that finds nothing proves nothing).
+    assert!(found(b"Blue key"), "the dump has the passkey rows");
+    let d = key.coord("d");
+    assert!(!found(&d), "the private key found in the database dump");
+    assert!(
+        !found(B64.encode(&d).as_bytes()),
+        "the private key (base64url) found in the database dump"
+    );
 }

@@ -35,7 +35,8 @@ const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 #[derive(Debug)]
 pub struct Attempt {
     records: Vec<(String, i64)>,
-    prior_user_failures: u64,
+    /// The account's failures before this attempt; `None` when it names no account.
+    prior_user_failures: Option<u64>,
 }
 
 /// Wakes the attempts of this replica that wait for a slot of a subject when one frees.
@@ -110,7 +111,7 @@ fn budget(failures: &FailureCount, max: u64) -> u64 {
 
 /// What the records before an attempt say about it.
 enum Verdict {
-    Go { prior_user_failures: u64 },
+    Go { prior_user_failures: Option<u64> },
     Wait,
     Locked(DateTime<Utc>),
 }
@@ -129,15 +130,39 @@ impl Provider {
         username: &str,
         ip: Option<&str>,
     ) -> ProviderResult<Result<Attempt, DateTime<Utc>>> {
-        if self.slots.full() {
-            // Already as many waiting as this replica queues: busy, before touching the
-            // database (a flood of sign-ins must not slow every other request down).
-            return Err(ProviderError::busy());
-        }
         let p = &self.config.throttle;
         let mut subjects = vec![(self.user_subject(username), p.max_failures)];
         if let Some(ip) = ip {
             subjects.push((ip_subject(ip), p.ip_max_failures));
+        }
+        self.begin_attempt_on(subjects, true).await
+    }
+
+    /// An attempt that names no account before it is judged (a passwordless passkey sign-in):
+    /// counted against the client address alone, so a stream of bad assertions from one
+    /// address is throttled like a stream of bad passwords.
+    pub(crate) async fn begin_address_attempt(
+        &self,
+        ip: Option<&str>,
+    ) -> ProviderResult<Result<Attempt, DateTime<Utc>>> {
+        let subjects = ip
+            .map(|ip| (ip_subject(ip), self.config.throttle.ip_max_failures))
+            .into_iter()
+            .collect();
+        self.begin_attempt_on(subjects, false).await
+    }
+
+    /// Record the attempt under each `(subject, limit)` and wait until it may be judged.
+    /// `for_user`: the first subject is an account's (its failures decide the lockout audit).
+    async fn begin_attempt_on(
+        &self,
+        subjects: Vec<(String, u64)>,
+        for_user: bool,
+    ) -> ProviderResult<Result<Attempt, DateTime<Utc>>> {
+        if self.slots.full() {
+            // Already as many waiting as this replica queues: busy, before touching the
+            // database (a flood of sign-ins must not slow every other request down).
+            return Err(ProviderError::busy());
         }
         let mut records = Vec::with_capacity(subjects.len());
         for (subject, _) in &subjects {
@@ -158,7 +183,7 @@ impl Provider {
                 } => {
                     return Ok(Ok(Attempt {
                         records,
-                        prior_user_failures,
+                        prior_user_failures: prior_user_failures.filter(|_| for_user),
                     }));
                 }
                 Verdict::Locked(until) => until,
@@ -202,7 +227,7 @@ impl Provider {
             .store
             .count_failures_each(&before, since, alive_since)
             .await?;
-        let prior_user_failures = counts.first().map_or(0, |c| c.count);
+        let prior_user_failures = counts.first().map(|c| c.count);
         let mut wait = false;
         let mut until = None;
         for ((_, max), prior) in subjects.iter().zip(counts) {
@@ -266,7 +291,8 @@ impl Provider {
         )
         .await?;
         let p = &self.config.throttle;
-        if p.max_failures > 0 && attempt.prior_user_failures + 1 == p.max_failures {
+        if p.max_failures > 0 && attempt.prior_user_failures.map(|n| n + 1) == Some(p.max_failures)
+        {
             tracing::warn!(user_id = ?user_id, "account throttled after repeated failures");
             self.audit(
                 "account_locked",

@@ -191,12 +191,27 @@ impl Provider {
         if !matches!(assertion, PendingPasskeyAssertion::Passwordless { .. }) {
             return Ok(Err(LoginFailure::BadPasskey));
         }
+        let attempt = match self.begin_address_attempt(ip).await? {
+            Ok(a) => a,
+            Err(until) => {
+                self.attempt_refused(None, ip, "passkey").await?;
+                return Ok(Err(LoginFailure::Throttled(until)));
+            }
+        };
         let verified = match self
             .finish_passkey_assertion(assertion, response, ip)
             .await?
         {
-            Ok(v) => v,
-            Err(_) => return Ok(Err(LoginFailure::BadPasskey)),
+            Ok(v) => {
+                self.attempt_succeeded(attempt).await?;
+                v
+            }
+            Err(f) => {
+                // The owner, when the credential was known, is in the `passkey_refused` entry.
+                self.attempt_failed(attempt, None, ip, "passkey", f.reason())
+                    .await?;
+                return Ok(Err(LoginFailure::BadPasskey));
+            }
         };
         let user = match self.store.get_user(verified.user_id).await? {
             Some(u) if !u.disabled => u,

@@ -117,6 +117,7 @@ pub async fn passkey(
             s.metrics.login("failure", failure.reason());
             let status = match failure {
                 LoginFailure::Disabled => StatusCode::FORBIDDEN,
+                LoginFailure::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
             let message = failure.message();

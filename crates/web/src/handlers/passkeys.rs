@@ -1,5 +1,6 @@
-//! The account page's passkeys: add (after the password or a current code), rename, remove (after the password or
-//! a current code). Adding or removing one ends the user's other sessions, as a TOTP change does.
+//! The account page's passkeys: add (after the password or a current code), rename, remove
+//! (after the password or a current code). Adding, renaming or removing one ends the user's
+//! other sessions, as a TOTP change does.
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -114,6 +115,7 @@ fn passkey_id(input: &crate::input::Input) -> Option<Uuid> {
 /// POST /account/passkeys/rename
 pub async fn rename(
     State(s): State<AppState>,
+    browser: Browser,
     ClientIp(ip): ClientIp,
     SignedIn { user, .. }: SignedIn,
     CsrfForm(input): CsrfForm,
@@ -127,11 +129,15 @@ pub async fn rename(
         }
         None => false,
     };
-    Ok(see_other(if renamed {
-        "/account?notice=passkey_renamed#passkeys"
-    } else {
-        "/account?error=passkey_name#passkeys"
-    }))
+    if !renamed {
+        return Ok(see_other("/account?error=passkey_name#passkeys"));
+    }
+    // Like every change to a sign-in method, a rename signs out the user's other browsers: one
+    // that was not theirs learns nothing new, and the user sees the change took effect.
+    browser
+        .end_other_sessions(&s.provider, user.id, "passkey_renamed")
+        .await?;
+    Ok(see_other("/account?notice=passkey_renamed#passkeys"))
 }
 
 /// POST /account/passkeys/remove, after re-authentication.
