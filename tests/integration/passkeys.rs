@@ -1046,3 +1046,53 @@ async fn a_database_dump_holds_no_private_passkey_material() {
         "the private key (base64url) found in the database dump"
     );
 }
+
+/// `acr_values=urn:lanyard:acr:mfa` on a password-only session asks for a second factor: a
+/// passkey added since satisfies it, and the answer carries the MFA level.
+#[tokio::test]
+async fn a_passkey_satisfies_the_mfa_step_up() {
+    use crate::mfa::{amr_of, code_from_redirect, password_step, web_rp};
+
+    let (app, origin) = app_with_passkeys().await;
+    let ada = app.user("ada").await;
+    let rp = web_rp(&app).await;
+    let mut b = app.browser();
+    let s = rp.start(&[], &[]);
+    let page = password_step(&mut b, &s, "ada").await;
+    let tokens = rp
+        .exchange(&code_from_redirect(&page, &s), s.verifier)
+        .await
+        .unwrap();
+    let id_token = tokens.extra_fields().id_token().unwrap().to_string();
+    assert_eq!(amr_of(&id_token), vec!["pwd"], "no second factor yet");
+
+    let mut key = SoftKey::new(&origin);
+    registered(&app, &ada, &key).await;
+    let s = rp.start(&[], &[("acr_values", lanyard_core::authn::ACR_MFA)]);
+    let res = b.get(&s.url).await;
+    let page = b.follow(res).await;
+    assert!(page.body.contains("Use a passkey"), "{}", page.body);
+    key.counter = 1;
+    let answer = key.assert(&page_options(&page), 0x05, None);
+    let csrf = page.input("csrf_token").unwrap();
+    let flow = page.input("flow").unwrap_or_default();
+    let res = b
+        .post(
+            "/login/mfa/passkey",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("flow", flow.as_str()),
+                ("credential", &answer),
+            ],
+        )
+        .await;
+    let done = b.follow(res).await;
+    let tokens = rp
+        .exchange(&code_from_redirect(&done, &s), s.verifier)
+        .await
+        .unwrap();
+    let id_token = tokens.extra_fields().id_token().unwrap().to_string();
+    assert_eq!(jwt_claims(&id_token)["acr"], lanyard_core::authn::ACR_MFA);
+    assert!(amr_of(&id_token).contains(&"hwk".to_string()));
+    assert!(amr_of(&id_token).contains(&"mfa".to_string()));
+}
