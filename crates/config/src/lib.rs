@@ -10,6 +10,7 @@
 //! `config/example.toml` documents every key.
 mod clients;
 mod duration;
+mod email;
 mod encryption;
 mod env;
 mod error;
@@ -28,6 +29,7 @@ use std::path::Path;
 
 pub use clients::{ALLOWED_SCOPES, MIN_SECRET_LEN};
 pub use duration::render as render_duration;
+pub use email::{EmailSettings, SignupSettings, SmtpSecurity, mailbox_address};
 pub use error::{ConfigErrors, ConfigProblem};
 pub use settings::{
     AuditSettings, DatabaseSettings, EncryptionSettings, LockoutSettings, LogFormat,

@@ -28,6 +28,9 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     pub mfa: MfaSettings,
     pub webauthn: WebauthnSettings,
+    /// `[email]`; `None`: no mail is sent, and the pages say to ask an administrator.
+    pub email: Option<crate::email::EmailSettings>,
+    pub signup: crate::email::SignupSettings,
     pub lockout: LockoutSettings,
     pub rate_limits: RateLimitSettings,
     pub registration: RegistrationSettings,
@@ -94,6 +97,7 @@ impl Settings {
                 }),
                 WebauthnSettings::Off { .. } => None,
             },
+            mail: self.email.is_some(),
         }
     }
 }

@@ -62,10 +62,12 @@ pub struct NewUser {
 }
 
 pub struct Accounts {
-    store: Arc<dyn Store>,
-    cipher: Arc<Cipher>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) cipher: Arc<Cipher>,
     passwords: PasswordHasherPool,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// `[email]` is configured: mail is queued (see `crate::email`).
+    pub(crate) mail_on: bool,
     /// Grants read recently by userinfo and introspection; forgotten here whenever this process
     /// revokes grants (see `crate::grants`).
     pub(crate) grants: crate::grants::GrantCache,
@@ -85,9 +87,16 @@ impl Accounts {
             cipher,
             passwords,
             clock,
+            mail_on: false,
             grants: crate::grants::grant_cache(),
             users: crate::grants::user_cache(),
         }
+    }
+
+    /// Queue mail (security notices, links) through the outbox: `[email]` is configured.
+    pub fn with_mail(mut self, on: bool) -> Self {
+        self.mail_on = on;
+        self
     }
 
     /// Forget the grants and users cached for bearer tokens, after this process changed any.
@@ -129,7 +138,9 @@ impl Accounts {
         };
         tracing::info!(target: "audit", kind, user_id = ?event.user_id, client_id, ip, detail = %event.detail, "audit event");
         self.store.audit(&event).await?;
-        Ok(())
+        // Security notices follow the audit trail: every change worth telling the user about
+        // is audited here, whoever made it (account page or CLI).
+        self.notify(&event).await
     }
 
     pub async fn find(&self, username: &str) -> ProviderResult<Option<User>> {
@@ -190,6 +201,20 @@ impl Accounts {
         )
         .await?;
         Ok(ended)
+    }
+
+    /// Set the password through a mail link (reset, invitation): every session ends and every
+    /// grant is revoked; the caller audits what happened.
+    pub(crate) async fn set_password_quietly(
+        &self,
+        user: &User,
+        new: NewPassword,
+    ) -> ProviderResult<Ended> {
+        let hash = self.hash(new).await?;
+        self.store
+            .set_password_hash(user.id, &hash, self.now())
+            .await?;
+        self.end_unaudited(user.id, None).await
     }
 
     /// End every session of the user except `keep`, and revoke every grant (so refresh tokens

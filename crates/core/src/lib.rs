@@ -10,6 +10,7 @@ mod cache;
 mod clients;
 pub mod clock;
 pub mod crypto;
+pub mod email;
 pub mod federation;
 pub mod fetch;
 pub mod grants;

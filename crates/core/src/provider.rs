@@ -48,6 +48,8 @@ pub struct ProviderConfig {
     pub pairwise_salt: Option<Secret<String>>,
     /// `[webauthn]`; `None`: passkeys are off (an issuer on an IP address).
     pub webauthn: Option<crate::authn::passkeys::PasskeyConfig>,
+    /// `[email]` is configured: links and notices are queued in the outbox.
+    pub mail: bool,
 }
 
 /// Gauges of one replica's work in progress.
@@ -126,7 +128,8 @@ impl Provider {
             ports.cipher.clone(),
             ports.passwords,
             ports.clock,
-        );
+        )
+        .with_mail(config.mail);
         Self {
             config,
             store: ports.store,

@@ -375,6 +375,7 @@ pub trait Store:
     + SessionRecordStore
     + MfaStore
     + PasskeyStore
+    + crate::email::EmailStore
     + ThrottleStore
     + GroupStore
     + FederationStore
@@ -393,6 +394,7 @@ impl<T> Store for T where
         + SessionRecordStore
         + MfaStore
         + PasskeyStore
+        + crate::email::EmailStore
         + ThrottleStore
         + GroupStore
         + FederationStore

@@ -22,6 +22,7 @@ mod assertions;
 mod audit;
 mod clients;
 mod consents;
+mod email;
 mod error;
 mod federation;
 mod grants;

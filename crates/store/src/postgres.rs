@@ -54,6 +54,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../../migrations/postgres/0009_passkeys.sql"),
     ),
+    (
+        10,
+        "email",
+        include_str!("../../../migrations/postgres/0010_email.sql"),
+    ),
 ];
 
 /// Parses a `postgres://` URL; the error never repeats the URL (it may hold a password).

@@ -56,6 +56,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "passkeys",
         include_str!("../../../migrations/sqlite/0009_passkeys.sql"),
     ),
+    (
+        10,
+        "email",
+        include_str!("../../../migrations/sqlite/0010_email.sql"),
+    ),
 ];
 
 #[cfg(unix)]

@@ -72,6 +72,8 @@ impl<'a> Validator<'a> {
         let metrics = self.metrics(raw.metrics);
         let ui = self.ui(raw.ui);
         let webauthn = self.webauthn(raw.webauthn, issuer.as_ref(), &ui.product_name);
+        let email = self.email(raw.email);
+        let signup = self.signup(raw.signup, email.is_some());
         let logging = self.logging(raw.logging);
         let clients = self.clients(raw.clients, &signing.algorithms);
         let upstreams = self.upstreams(raw.upstreams);
@@ -87,6 +89,8 @@ impl<'a> Validator<'a> {
             oauth,
             mfa,
             webauthn,
+            email,
+            signup,
             lockout,
             rate_limits,
             registration,

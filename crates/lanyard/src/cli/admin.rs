@@ -53,12 +53,10 @@ pub async fn accounts(settings: &Settings) -> Result<Accounts, CliError> {
     let store = store(settings).await?;
     let cipher = Arc::new(cipher(settings).map_err(failed)?);
     let passwords = PasswordHasherPool::new(settings.passwords.argon2, 1).map_err(failed)?;
-    Ok(Accounts::new(
-        store,
-        cipher,
-        passwords,
-        Arc::new(SystemClock),
-    ))
+    Ok(
+        Accounts::new(store, cipher, passwords, Arc::new(SystemClock))
+            .with_mail(settings.email.is_some()),
+    )
 }
 
 pub fn now() -> DateTime<Utc> {

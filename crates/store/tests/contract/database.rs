@@ -54,7 +54,7 @@ async fn postgres_migrate_is_idempotent() {
     for t in tasks {
         applied.extend(t.await.unwrap());
     }
-    assert_eq!(applied, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(applied, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     lanyard_store::testing::drop_postgres_database(&base, &fresh)
         .await
         .unwrap();
@@ -230,7 +230,10 @@ async fn sqlite_v1_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        db.migrate().await.unwrap(),
+        vec![2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     upgraded_database_works(db.store(), &old_user).await;
 }
@@ -258,7 +261,10 @@ async fn postgres_v1_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        db.migrate().await.unwrap(),
+        vec![2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     upgraded_database_works(db.store(), &old_user).await;
     db.close().await;
@@ -297,7 +303,7 @@ async fn sqlite_v2_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5, 6, 7, 8, 9, 10]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     let store = db.store();
     assert_eq!(
@@ -340,7 +346,7 @@ async fn postgres_v2_database_is_upgraded() {
         pool.close().await;
     }
     let db = Database::connect(&url, 2).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(db.migrate().await.unwrap(), vec![3, 4, 5, 6, 7, 8, 9, 10]);
     assert_eq!(db.migrate().await.unwrap(), Vec::<i64>::new());
     let store = db.store();
     assert_eq!(
@@ -360,7 +366,10 @@ async fn postgres_v2_database_is_upgraded() {
 async fn sqlite_in_memory_database_works() {
     // max_connections is forced to 1, so every query sees the same database.
     let db = Database::connect("sqlite::memory:", 8).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        db.migrate().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     let store = db.store();
     let u = new_user(&store, "alice").await;
     assert_eq!(store.get_user(u.id).await.unwrap(), Some(u));

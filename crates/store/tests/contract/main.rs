@@ -29,7 +29,10 @@ pub(crate) async fn sqlite_db() -> (tempfile::TempDir, Database) {
     // A directory that does not exist yet: connect must create it.
     let url = format!("sqlite://{}/nested/lanyard.db", dir.path().display());
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        db.migrate().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     (dir, db)
 }
 
@@ -44,7 +47,10 @@ pub(crate) async fn postgres_db(test: &str) -> Option<PgTestDb> {
         .await
         .unwrap();
     let db = Database::connect(&url, 4).await.unwrap();
-    assert_eq!(db.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        db.migrate().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     Some(PgTestDb { db, base, url })
 }
 
@@ -92,6 +98,7 @@ mod audit;
 mod clients;
 mod consents;
 mod database;
+mod email;
 mod federation;
 mod fixtures;
 mod grants;
